@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import types
 import typing
@@ -309,15 +310,37 @@ def settings_from_dict(data: Any, *, path: str | None = None) -> Settings:
     try:
         return _build(Settings, data, "")
     except _Invalid as exc:
-        raise SettingsError(f"{where}: {exc.key} = {json.dumps(exc.value, default=str)}: {exc.why}",
+        raise SettingsError(f"{where}: {exc.key} = {quote_value(exc.value)}: {exc.why}",
                             path=path, key=exc.key, value=exc.value) from None
 
 
-def _read_json(path: Path) -> Any:
+SETTINGS_MAX_BYTES = 4 * 1024 * 1024    # a settings or policy file is a few KB
+QUOTED_VALUE_CHARS = 80                 # a bad value is quoted in messages and the log up to this length
+
+
+def quote_value(value: Any, limit: int = QUOTED_VALUE_CHARS) -> str:
+    """A bad value as messages quote it: JSON, control characters visible, at most ``limit`` characters."""
+    size = f", {len(value):,} characters" if isinstance(value, str) else ""
+    if isinstance(value, str) and len(value) > limit * 4:
+        value = value[:limit * 4]            # never serialise a 100 MB string just to cut it
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read the file ({exc.strerror})", path=str(path)) from None
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = repr(type(value))
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text[:limit + 1])
+    if len(text) > limit:
+        text = text[:limit] + f"… (cut{size})"
+    return text
+
+
+def _read_json(path: Path) -> Any:
+    from r1desk.fileutil import NotReadableFile, read_regular_file
+
+    try:
+        text = read_regular_file(path, SETTINGS_MAX_BYTES).decode("utf-8")
+    except NotReadableFile as exc:
+        raise SettingsError(f"{path}: {exc.why}", path=str(path)) from None
     except UnicodeDecodeError:
         raise SettingsError(f"{path}: not a text file (it is not valid UTF-8)", path=str(path)) from None
     try:
@@ -376,7 +399,7 @@ def load_settings(path: Path | None = None, *, apply_site: bool = True) -> Setti
     """Read, migrate and validate the settings (defaults when there is no file); site keys win."""
     path = Path(path) if path else paths.settings_path()
     data: dict[str, Any] = Settings().to_dict()
-    if path.exists():
+    if os.path.lexists(path):       # a symlink loop or a FIFO is reported, not taken for "no file"
         raw = _read_json(path)
         data = settings_from_dict(raw, path=str(path)).to_dict()
     if apply_site:

@@ -153,7 +153,7 @@ class ChatSession:
         yield TurnStarted(turn_id, conversation_id, model, built.text, settings_snapshot)
         yield from self.log.take_notices()
         for message in built.warnings:
-            yield Notice("few_shot", message)
+            yield Notice("template_fallback" if message == built.template_fallback else "few_shot", message)
         for message in built.notices:
             yield Notice("context_trimmed", message)
         for notice in guard.status_notices():

@@ -23,7 +23,7 @@ class TurnStarted:
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the user should see next to the turn: few_shot, context_trimmed,
+    """Something the user should see next to the turn: few_shot, template_fallback, context_trimmed,
     classifier_unavailable, coverage_limited, language_regenerate, unfinished_thinking, audit_pending."""
 
     kind: str

@@ -4,8 +4,9 @@ DeepSeek's usage recommendations for the R1 distills are built in rather than le
 no system prompt (every instruction goes into the user turn), the assistant turn forced to open
 with ``<think>\\n`` so the model always reasons, earlier answers re-sent without their thinking,
 zero-shot prompts. Other models (SmolLM2, any GGUF with its own template) get their own chat
-template untouched. The template comes from the GGUF itself and is rendered with a sandboxed
-jinja2 environment the way Hugging Face transformers and llama.cpp do.
+template untouched. The template comes from the GGUF itself and is rendered in a sandboxed jinja2
+environment with limits on time, work and size (core.chat_template); a template that breaks them
+falls back to the built-in format with a "template_fallback" notice.
 """
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
+from r1desk.core.chat_template import render_guarded
 from r1desk.errors import ContextOverflowError, SettingsError
 
 if TYPE_CHECKING:
@@ -76,6 +75,7 @@ class BuiltPrompt:
     sent_user_text: str = ""
     dropped_messages: int = 0
     prompt_tokens: int | None = None    # when a token counter was given
+    template_fallback: str | None = None    # the warning (also in warnings) when the model's template was not used
 
 
 # -- presets and templates ----------------------------------------------------------------------
@@ -219,22 +219,12 @@ def looks_few_shot(text: str) -> bool:
 
 
 # -- rendering ----------------------------------------------------------------------------------
-def _raise_exception(message: str) -> None:
-    raise jinja2.TemplateError(message)
-
-
-_ENV = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                     undefined=jinja2.ChainableUndefined)
-_ENV.globals["raise_exception"] = _raise_exception
-
-
 def render_chat_template(template: str, messages: list[dict[str, str]], *, bos_token: str = "",
                          eos_token: str = "", add_generation_prompt: bool = True) -> str:
-    """Render a GGUF/Hugging Face chat template; raises jinja2.TemplateError when it cannot."""
-    return _ENV.from_string(template).render(
-        messages=messages, bos_token=bos_token, eos_token=eos_token,
-        add_generation_prompt=add_generation_prompt,
-    )
+    """Render a GGUF/Hugging Face chat template within core.chat_template's limits (time, steps,
+    value sizes, output); raises jinja2.TemplateError when it cannot."""
+    return render_guarded(template, {"messages": messages, "bos_token": bos_token, "eos_token": eos_token,
+                                     "add_generation_prompt": add_generation_prompt})
 
 
 _THINK_BLOCK_RE = re.compile(r"<think>.*?</think>", re.S)
@@ -286,17 +276,24 @@ def _render(info: ModelInfo, messages: list[dict[str, str]], warnings: list[str]
     bos = info.bos_token or (R1_BOS if info.is_r1 else "")
     eos = info.eos_token or (R1_EOS if info.is_r1 else "")
     template = info.chat_template
-    if template:
+    problem = info.chat_template_problem
+    if template and not problem:
         try:
             text = render_chat_template(template, messages, bos_token=bos, eos_token=eos)
         except Exception as exc:  # a GGUF's template is foreign code: any failure means "not usable"
-            log.warning("chat template of %s failed (%s); using the built-in format", info.name, exc)
-            warnings.append(f"This model's chat template could not be used ({exc}); the built-in "
-                            f"{'DeepSeek' if info.is_r1 else 'ChatML'} format is used instead.")
+            problem = str(exc)[:300]
         else:
             return force_think(text) if info.is_r1 else text
+    if problem:
+        log.warning("chat template of %s not used (%s); using the built-in format", info.name, problem)
+        warnings.append(template_fallback_message(info, problem))
     text = render_chat_template(fallback, messages, bos_token=bos, eos_token=eos)
     return force_think(text) if info.is_r1 else text
+
+
+def template_fallback_message(info: ModelInfo, problem: str) -> str:
+    return (f"This model's chat template could not be used ({problem}); the built-in "
+            f"{'DeepSeek' if info.is_r1 else 'ChatML'} format is used instead.")
 
 
 def _drop_oldest(history: list[Message]) -> list[Message]:
@@ -339,17 +336,19 @@ def build_prompt(info: ModelInfo, req: PromptRequest, *,
                 hint="shorten the message, lower the maximum reply length, or load the model with a "
                      "larger context size")
     dropped = len(req.history) - len(history)
+    fallback = next((w for w in warnings if w.startswith("This model's chat template could not be used")), None)
     if dropped:
         notices.append(f"Dropped {dropped} earlier message{'s' if dropped != 1 else ''} to fit the "
                        f"model's {n_ctx}-token context")
         log.info("dropped %d history messages to fit n_ctx=%s", dropped, n_ctx)
     return BuiltPrompt(text=text, starts_in_thinking=info.is_r1, notices=notices, warnings=warnings,
-                       sent_user_text=user_text, dropped_messages=dropped, prompt_tokens=tokens)
+                       sent_user_text=user_text, dropped_messages=dropped, prompt_tokens=tokens,
+                       template_fallback=fallback)
 
 
 __all__ = [
     "BuiltPrompt", "CHATML_TEMPLATE", "DEEPSEEK_TEMPLATE", "FEW_SHOT_WARNING", "LANGUAGE_NAMES",
     "Message", "Preset", "PromptRequest", "PromptTemplate", "R1_PRESET", "TEMPLATES", "build_prompt",
     "compose_user_text", "force_think", "get_template", "language_instruction", "language_name",
-    "looks_few_shot", "render_chat_template", "strip_thinking",
+    "looks_few_shot", "render_chat_template", "strip_thinking", "template_fallback_message",
 ]
