@@ -1,11 +1,13 @@
 """Where r1desk keeps its files.
 
 Everything goes through these functions so that one environment variable, ``R1DESK_HOME``,
-moves the whole profile (the tests point it at a temporary folder and never touch the real one).
+moves the whole profile (the tests point it at a temporary folder and never touch the real one) —
+except the site configuration, which stays at a fixed system path (``SITE_CONFIG_DIR``).
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -47,12 +49,23 @@ def log_dir() -> Path:
     return _ensure(home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)))
 
 
+def _system_site_dir() -> Path:
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("PROGRAMDATA") or r"C:\ProgramData") / APP_NAME
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support") / APP_NAME
+    return Path("/etc/xdg") / APP_NAME
+
+
+# Fixed system location: never moved by R1DESK_HOME or XDG_CONFIG_DIRS (the user sets those, and the site
+# policy exists to bind the user). Tests monkeypatch this constant, not an environment variable.
+SITE_CONFIG_DIR: Path = _system_site_dir()
+
+
 def site_config_dir() -> Path:
-    """System-wide configuration an organisation can use to lock the policy (read-only for users)."""
-    home = _home_override()
-    if home:
-        return home / "site"
-    return Path(platformdirs.site_config_dir(APP_NAME, appauthor=False))
+    """System-wide configuration an organisation uses to lock the policy and provide the role passphrases
+    (``policy.json``, ``roles.json``; read-only for users). Not created here."""
+    return SITE_CONFIG_DIR
 
 
 def models_dir() -> Path:

@@ -5,7 +5,11 @@ a numeric range), so the admin view and the docs are generated from this file an
 driven by it. ``load_settings`` validates everything and raises ``SettingsError`` naming the file,
 key and value; ``SettingsStore`` keeps the last valid settings in force when a reload fails (and a
 last-known-good copy on disk, next to the file, for the next start). A site policy file in
-``paths.site_config_dir()/policy.json`` overrides the user's keys and locks them.
+``paths.site_config_dir()/policy.json`` (a fixed system path) overrides the user's keys and locks them.
+The site policy fails closed: one that cannot be used (malformed, unreadable, not a regular file — a FIFO
+is never opened —, larger than ``SITE_POLICY_MAX_BYTES``) makes ``load_settings`` raise ``SitePolicyError``
+(the CLI prints it and stops), ``SettingsStore`` run on ``safe_settings()`` with the error in ``problems``,
+``locked_keys`` lock every key and ``save_settings`` refuse.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import json
 import logging
 import math
 import os
+import stat
 import threading
 import types
 import typing
@@ -31,6 +36,7 @@ log = logging.getLogger("r1desk.settings")
 
 SCHEMA_VERSION = 1
 SITE_POLICY_NAME = "policy.json"
+SITE_POLICY_MAX_BYTES = 1024 * 1024
 LAST_GOOD_SUFFIX = ".last-good"
 MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 
@@ -375,29 +381,96 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+class SitePolicyError(SettingsError):
+    """The site policy exists but cannot be used: the app is locked to the safe defaults."""
+
+
+def _site_error(path: Path, why: str) -> SitePolicyError:
+    return SitePolicyError(f"{path}: the site policy cannot be used ({why}); every setting is locked to the "
+                           f"safe defaults", path=str(path), hint="ask the site administrator to fix the file")
+
+
+def _read_site_json(path: Path) -> Any:
+    """The site file's JSON, None when there is none; checked with stat first (a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _site_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _site_error(path, "not a regular file")
+    if st.st_size > SITE_POLICY_MAX_BYTES:
+        raise _site_error(path, f"larger than {SITE_POLICY_MAX_BYTES} bytes")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(SITE_POLICY_MAX_BYTES + 1)
+    except OSError as exc:
+        raise _site_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _site_error(path, "not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:
+        raise _site_error(path, f"not valid JSON, line {getattr(exc, 'lineno', '?')}: {getattr(exc, 'msg', exc)}") \
+            from None
+
+
 def read_site_overrides() -> dict[str, Any]:
-    """The site policy file's keys (validated against the model), or {} when there is none."""
+    """The site policy file's keys (validated against the model), or {} when there is none.
+
+    Raises SitePolicyError when the file exists but cannot be used (callers fail closed)."""
     path = site_policy_path()
-    if not path.is_file():
+    data = _read_site_json(path)
+    if data is None:
         return {}
-    data = _read_json(path)
     if not isinstance(data, dict):
-        raise SettingsError(f"{path}: the file must contain a JSON object", path=str(path))
+        raise _site_error(path, "it must contain a JSON object")
     data = {k: v for k, v in data.items() if k != "schema_version"}
     # validate by applying the overrides to the defaults
-    settings_from_dict(_deep_merge(Settings().to_dict(), data), path=str(path))
+    try:
+        settings_from_dict(_deep_merge(Settings().to_dict(), data), path=str(path))
+    except SitePolicyError:
+        raise
+    except SettingsError as exc:
+        raise _site_error(path, str(exc)) from None
     return data
 
 
+def safe_settings() -> Settings:
+    """What runs while the site policy cannot be used: the defaults (guards on), every key locked."""
+    return Settings()
+
+
+def site_policy_problem() -> SitePolicyError | None:
+    """Why the site policy cannot be used (the app is then locked to the safe defaults), or None."""
+    try:
+        read_site_overrides()
+    except SitePolicyError as exc:
+        return exc
+    return None
+
+
 def locked_keys() -> set[str]:
-    """Dotted keys set by the site policy file: shown read-only, and saving a different value fails."""
-    return set(_flatten(read_site_overrides()))
+    """Dotted keys set by the site policy file: shown read-only, and saving a different value fails.
+
+    Every key when the site policy cannot be used (fail closed)."""
+    try:
+        return set(_flatten(read_site_overrides()))
+    except SitePolicyError as exc:
+        log.error("%s", exc)
+        return set(_flatten(Settings().to_dict()))
 
 
 # --- load / save ------------------------------------------------------------------------------------
 def load_settings(path: Path | None = None, *, apply_site: bool = True) -> Settings:
     """Read, migrate and validate the settings (defaults when there is no file); site keys win."""
     path = Path(path) if path else paths.settings_path()
+    if apply_site:
+        problem = site_policy_problem()
+        if problem is not None:   # fail closed: callers run on safe_settings(), never on the user's file
+            log.error("%s", problem)
+            raise problem
     data: dict[str, Any] = Settings().to_dict()
     if os.path.lexists(path):       # a symlink loop or a FIFO is reported, not taken for "no file"
         raw = _read_json(path)
@@ -492,6 +565,11 @@ class SettingsStore:
         with self._lock:
             try:
                 loaded = load_settings(self.path)
+            except SitePolicyError as exc:   # fail closed: the safe defaults, not the previous/last-good ones
+                log.error("site policy unusable, running on the safe defaults: %s", exc)
+                self.current = safe_settings()
+                self.problems = [exc]
+                return [exc]
             except SettingsError as exc:
                 log.warning("settings not applied, keeping the previous ones: %s", exc)
                 problems = [exc]

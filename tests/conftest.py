@@ -17,6 +17,13 @@ def _isolated_profile(tmp_path, monkeypatch):
     """Point data/config/cache/log dirs at a temporary folder (never the real user profile)."""
     home = tmp_path / "r1desk-home"
     monkeypatch.setenv("R1DESK_HOME", str(home))
+    # The site folder is a fixed system path (R1DESK_HOME does not move it): point the constant at the profile.
+    from r1desk import paths
+    from r1desk.core import roles
+
+    monkeypatch.setattr(paths, "SITE_CONFIG_DIR", home / "site")
+    # Cheap hashes in tests (the shipped floor is checked in tests/core/test_roles.py).
+    monkeypatch.setattr(roles, "SCRYPT_FLOOR", roles.ScryptParams(n=2 ** 10, r=8, p=1, dklen=16))
     yield home
 
 

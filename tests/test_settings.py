@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -158,7 +160,7 @@ def test_invalid_site_policy_is_reported_with_its_path():
     site.write_text(json.dumps({"guard": {"rules": {"answer": {"threat": {"threshold": -1}}}}}))
     with pytest.raises(SettingsError) as exc:
         S.load_settings()
-    assert exc.value.path == str(site)
+    assert exc.value.path == str(site) and "locked to the safe defaults" in str(exc.value)
 
 
 def test_export_and_import_policy(tmp_path):
@@ -207,3 +209,74 @@ def test_template_and_language_must_be_known(key, value):
     with pytest.raises(SettingsError) as info:
         S.settings_from_dict(data, path="settings.json")
     assert info.value.key == key and info.value.value == value
+
+
+# --- the site policy fails closed -------------------------------------------------------------------
+def _user_loosened_settings():
+    """A user file (and its last-good copy) that turns the answer guard off."""
+    _write({"thinking_visibility": "shown", "guard": {"rules": {"answer": {"threat": {"threshold": 0.99,
+                                                                                      "action": "allow"}}}}})
+    assert S.SettingsStore().problems == []          # writes the last-known-good copy too
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"guard": {"rules": {"answer": {"threat": '
+                                     '{"threshold": -1}}}}}', '{"no_such_key": 1}'])
+def test_a_broken_site_policy_locks_to_the_safe_defaults(content):
+    _user_loosened_settings()
+    site = S.site_policy_path()
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text(content)
+    store = S.SettingsStore()
+    assert store.current == S.Settings(), "neither the user's file nor its last-good copy applies"
+    assert len(store.problems) == 1 and "locked to the safe defaults" in str(store.problems[0])
+    assert store.reload() and store.current == S.Settings()
+    assert S.locked_keys() >= {"thinking_visibility", "guard.rules.answer.threat.threshold"}
+    with pytest.raises(S.SitePolicyError):
+        S.save_settings(S.Settings())
+    assert isinstance(S.site_policy_problem(), S.SitePolicyError)
+
+
+def test_a_fifo_site_policy_is_never_opened():
+    import os
+    import threading
+
+    site = S.site_policy_path()
+    site.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(site)
+    result: dict = {}
+
+    def load():
+        try:
+            S.load_settings()
+        except SettingsError as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():                       # unblock the reader so the test run can end, then fail
+        fd = os.open(site, os.O_RDWR)
+        os.close(fd)
+        pytest.fail("reading the site policy blocked on a FIFO")
+    assert "not a regular file" in str(result["error"])
+    assert S.SettingsStore().current == S.Settings()
+
+
+def test_an_oversized_site_policy_is_refused():
+    site = S.site_policy_path()
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text(" " * (S.SITE_POLICY_MAX_BYTES + 1) + "{}")
+    assert "larger than" in str(S.site_policy_problem())
+
+
+def test_site_policy_location_ignores_user_environment(monkeypatch, tmp_path):
+    from r1desk import paths
+
+    monkeypatch.undo()          # the real constant, not the test profile's
+    fixed = paths.site_config_dir()
+    monkeypatch.setenv("R1DESK_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "xdg"))
+    assert paths.site_config_dir() == fixed
+    assert str(tmp_path) not in str(S.site_policy_path())
+    if sys.platform.startswith("linux"):
+        assert fixed == Path("/etc/xdg/r1desk")

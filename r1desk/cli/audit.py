@@ -2,24 +2,31 @@
 
 Every command that prints data takes ``--json``; ``--db PATH`` (before or after the command)
 opens another database file, e.g. a backup. ``verify`` exits 1 when the chain is broken.
+Once role passphrases are set, every action needs the auditor (or admin) passphrase and ``prune`` the
+admin one (``cli/auth.py``: a terminal prompt, or R1DESK_PASSPHRASE_FD / R1DESK_PASSPHRASE_FILE).
+Text from the log is printed with control and escape sequences made visible (``textsafe.printable``).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from r1desk.cli.auth import FD_ENV, FILE_ENV, Authenticated, authenticate
+from r1desk.core.roles import ADMIN, AUDITOR
 from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import ACTIONS, CHANNELS, REVIEW_LABELS, STATUSES
+from r1desk.textsafe import printable
 
 EXPORT_FORMATS = ("jsonl", "csv", "sft")
+_JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +36,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON")
 
-    p = subparsers.add_parser("audit", parents=[common], help="read, search, review and export the audit log")
+    p = subparsers.add_parser(
+        "audit", parents=[common], help="read, search, review and export the audit log",
+        epilog=f"Once role passphrases are set, these actions need the auditor or admin passphrase (prune: admin). "
+        f"It is asked for on the terminal; scripts pass it with {FD_ENV}=N (read from that open file descriptor) "
+        f"or {FILE_ENV}=PATH (a file only its owner can read), never as an argument.")
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
 
-    def add(name: str, func: Any, help_: str, *, data: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, func: Any, help_: str, *, data: bool = True, role: str = AUDITOR) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, parents=[common] + ([as_json] if data else []), help=help_)
-        parser.set_defaults(func=func)
+        parser.set_defaults(func=func, required_role=role)
         return parser
 
     ls = add("list", cmd_list, "list turns, newest first")
@@ -54,7 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     review.add_argument("id", help="turn id (or a unique prefix)")
     review.add_argument("--label", required=True, choices=REVIEW_LABELS)
     review.add_argument("--note", default="", help="free-text note")
-    review.add_argument("--reviewer", default=None, help="your name (default: your login name)")
     review.add_argument("--corrected-answer", default=None, help="a better answer (used for preference pairs)")
     stats = add("stats", cmd_stats, "what happened since the last review")
     stats.add_argument("--reviewer", default=None, help="since this reviewer's last review")
@@ -69,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("verify", cmd_verify, "check the hash chain: OK, or the first broken link (exit 1)")
     backup = add("backup", cmd_backup, "copy the database with VACUUM INTO", data=False)
     backup.add_argument("file", type=Path, help="new backup file")
-    prune = add("prune", cmd_prune, "delete turns older than N days (leaves tombstones; audited)")
+    prune = add("prune", cmd_prune, "delete turns older than N days (admin; leaves tombstones; audited)", role=ADMIN)
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
 
 
@@ -110,26 +120,34 @@ def _open(args: argparse.Namespace) -> Iterator[AuditLog]:
     if path is not None and not Path(path).expanduser().exists():
         raise UserFacingError(f"No audit database at {path}")
     log = AuditLog(path)
-    try:
+    try:   # the role gate, before anything is read: the same passphrases, rate limit and events as the app
+        args.auth = authenticate(getattr(args, "required_role", AUDITOR), log)
         yield log
     finally:
         log.close()
 
 
-def _actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # no login name (containers)
-        return "cli"
+def _actor(args: argparse.Namespace) -> str:
+    """Who acts, as recorded in the log: the authenticated role and login name ("auditor (alice)")."""
+    auth: Authenticated = args.auth
+    return auth.name
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # JSON escapes C0 controls itself; C1 controls (8-bit CSI ...) can only sit inside strings: escape them too
+    print(text.translate(_JSON_C1))
 
 
 def _one_line(text: str | None, width: int) -> str:
-    flat = " ".join((text or "").split())
+    """One terminal line: whitespace runs folded, control/escape sequences made visible, then cut."""
+    flat = printable(" ".join(str(text or "").split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _text(value: Any) -> str:
+    """A multi-line body from the log, printed with control/escape sequences made visible."""
+    return printable("" if value is None else value, multiline=True)
 
 
 def _print_turns(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -142,7 +160,7 @@ def _print_turns(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     for r in rows:
         marks = ("R" if r["reviewed"] else "-") + ("L" if r["language_mixing"] else "-")
         sev = {3: "BLOCK", 2: "FLAG", 1: "MIX"}.get(r["severity"], "")
-        print(f"{r['id']}  {r['created'][:19]}  {r['status']:<11} {sev:<5} {marks}  "
+        print(f"{printable(r['id'])}  {printable(r['created'][:19])}  {printable(r['status']):<11} {sev:<5} {marks}  "
               f"{_one_line(r.get('model_name'), 24):<24}  {_one_line(r['prompt'], 60)}")
         if r.get("snippet"):
             print(f"    {_one_line(r['snippet'], 110)}")
@@ -175,11 +193,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_json(turn)
         return 0
     model = turn.get("model") or {}
-    print(f"turn {turn['id']}  ({turn['status']}, finish: {turn['finish_reason']})")
-    print(f"conversation {turn['conversation_id']}  created {turn['created']}  finished {turn['finished']}")
-    print(f"model {turn['model_name']}  {turn['model_quantization'] or ''}  sha256 {turn['model_sha256'] or '?'}"
-          + (f"  ({model.get('path')})" if model.get("path") else ""))
-    print(f"settings {json.dumps(turn.get('settings'))}  policy {turn['policy_hash'] or '-'}")
+    print(_one_line(f"turn {turn['id']}  ({turn['status']}, finish: {turn['finish_reason']})", 400))
+    print(_one_line(f"conversation {turn['conversation_id']}  created {turn['created']}  finished {turn['finished']}",
+                    400))
+    print(_one_line(f"model {turn['model_name']}  {turn['model_quantization'] or ''}  sha256 "
+                    f"{turn['model_sha256'] or '?'}" + (f"  ({model.get('path')})" if model.get("path") else ""), 2000))
+    print(f"settings {json.dumps(turn.get('settings'))}  policy {printable(turn['policy_hash'] or '-')}")
     print(f"severity {turn['severity_name']}  reviewed {'yes' if turn['reviewed'] else 'no'}"
           f"  language mixing {'yes' if turn['language_mixing'] else 'no'}"
           f"  chain {'#' + str(turn['chain']['seq']) if turn['chain'] else 'not sealed'}")
@@ -189,27 +208,29 @@ def cmd_show(args: argparse.Namespace) -> int:
             continue
         if key == "answer_shown" and turn[key] == turn["answer"]:
             continue
-        print(f"\n--- {title} ---\n{turn[key] or ''}")
+        print(f"\n--- {title} ---\n{_text(turn[key])}")
     if turn["decisions"]:
         print("\n--- DECISIONS ---")
         for d in turn["decisions"]:
-            print(f"{d['channel']:<8} [{d['start']}:{d['end']}] {d['label']:<16} {d['score'] or 0:.3f} ≥ "
-                  f"{d['threshold'] or 0:.3f} → {d['action']}{' (window)' if d['window'] else ''}"
+            print(f"{printable(d['channel']):<8} [{d['start']}:{d['end']}] {printable(d['label']):<16} "
+                  f"{d['score'] or 0:.3f} ≥ "
+                  f"{d['threshold'] or 0:.3f} → {printable(d['action'])}{' (window)' if d['window'] else ''}"
                   f"  {_one_line(d['text'], 60)}")
     for rv in turn["reviews"]:
-        print(f"\nreview {rv['created']} by {rv['reviewer']}: {rv['label']}  {rv['note']}")
+        print(f"\nreview {printable(rv['created'])} by {printable(rv['reviewer'])}: {printable(rv['label'])}  "
+              f"{_text(rv['note'])}")
         if rv["corrected_answer"]:
-            print(f"  corrected answer: {rv['corrected_answer']}")
+            print(f"  corrected answer: {_text(rv['corrected_answer'])}")
     if turn["feedback"]:
         fb = turn["feedback"]
-        print(f"\nuser feedback: {({1: 'up', -1: 'down'}).get(fb['thumbs'], 'none')}  {fb['comment']}")
+        print(f"\nuser feedback: {({1: 'up', -1: 'down'}).get(fb['thumbs'], 'none')}  {_text(fb['comment'])}")
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     with _open(args) as log:
         turn_id = log.get_turn(args.id)["id"]
-        review_id = log.review(turn_id, args.label, note=args.note, reviewer=args.reviewer or _actor(),
+        review_id = log.review(turn_id, args.label, note=args.note, reviewer=_actor(args),
                                corrected_answer=args.corrected_answer)
     if args.json:
         _print_json({"turn_id": turn_id, "review_id": review_id, "label": args.label})
@@ -245,7 +266,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with _open(args) as log, contextlib.ExitStack() as stack:
             out: IO[str] = stack.enter_context(_create(args.out, created)) if args.out else sys.stdout
             pairs = stack.enter_context(_create(args.pairs_out, created)) if args.pairs_out else None
-            count = log.export(args.format, out, _filters_from(args), actor=_actor(), pairs_out=pairs,
+            count = log.export(args.format, out, _filters_from(args), actor=_actor(args), pairs_out=pairs,
                                with_thinking=args.with_thinking,
                                destination=str(args.out) if args.out else "stdout")
     except BaseException as exc:
@@ -260,8 +281,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _create(path: Path, created: list[Path]) -> IO[str]:
-    try:
-        handle = open(path, "x", encoding="utf-8", newline="")
+    try:   # private from the first byte: an export holds every prompt and answer
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)   # whatever the umask
+        handle = open(fd, "w", encoding="utf-8", newline="")
     except FileExistsError:
         raise UserFacingError(f"{path} already exists", hint="choose a new file name") from None
     except OSError as exc:
@@ -273,27 +296,50 @@ def _create(path: Path, created: list[Path]) -> IO[str]:
 def cmd_verify(args: argparse.Namespace) -> int:
     with _open(args) as log:
         result = log.verify()
+        prunes = prune_events(log)
     if args.json:
-        _print_json({"ok": result.ok, "entries": result.entries,
+        _print_json({"ok": result.ok, "entries": result.entries, "prunes": prunes,
                      "first_broken": vars(result.first_broken) if result.first_broken else None,
-                     "problems": [vars(p) for p in result.problems]})
+                     "problems": [vars(p) for p in result.problems],
+                     "anchors": [vars(a) for a in result.anchors]})
     else:
         print(result.summary())
         for problem in result.problems[1:]:
             print(f"  also: {problem.message}")
+        for a in result.anchors:   # which anchors outside the database were compared, which were not
+            seen = f" (entry {a.seq})" if a.seq is not None else ""
+            print(f"  anchor: {a.name} {a.location}: {a.state}{seen}{': ' + a.detail if a.detail else ''}")
+        for line in describe_prunes(prunes):
+            print(line)
     return 0 if result.ok else 1
+
+
+def prune_events(log: AuditLog, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """The chained prune events, oldest first: when, by whom, how many turns, up to which date."""
+    events = log.list_admin_events(action="audit.prune", limit=limit)
+    return [{"created": e["created"], "actor": e["actor"], "turns": (e["details"] or {}).get("turns"),
+             "cutoff": (e["details"] or {}).get("cutoff"), "older_than_days": (e["details"] or {}).get("older_than_days"),
+             "first_turn": (e["details"] or {}).get("first_turn"), "last_turn": (e["details"] or {}).get("last_turn")}
+            for e in reversed(events)]
+
+
+def describe_prunes(prunes: list[dict[str, Any]]) -> list[str]:
+    if not prunes:
+        return ["pruned: never"]
+    return [_one_line(f"pruned: {p['turns']} turns created before {p['cutoff']}, on {p['created']} by {p['actor']}"
+                      f" (kept as tombstones)", 400) for p in prunes]
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     with _open(args) as log:
-        target = log.backup(args.file, actor=_actor())
+        target = log.backup(args.file, actor=_actor(args))
     print(f"backup written to {target}")
     return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     with _open(args) as log:
-        result = log.prune(args.older_than, actor=_actor())
+        result = log.prune(args.older_than, actor=_actor(args))
     if args.json:
         _print_json(result)
     else:

@@ -265,7 +265,8 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
         if floor:
             db.execute("UPDATE turns SET severity = max(severity, ?) WHERE id = ?", [floor, turn_id])
         db.execute("INSERT INTO turns_fts (rowid, prompt_typed, thinking, answer) SELECT seq, prompt_typed,"
-                   " coalesce(thinking, ''), coalesce(answer, '') FROM turns WHERE id = ?", [turn_id])
+                   " thinking, answer FROM turns_fts_source WHERE seq = (SELECT seq FROM turns WHERE id = ?)",
+                   [turn_id])   # bounded text (m011): search time does not grow with one huge turn
         chain.seal(db, "turns", turn_id, stamp)
 
     def recover_interrupted(self, *, all_running: bool = False) -> list[str]:

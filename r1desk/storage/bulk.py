@@ -13,8 +13,13 @@ from typing import Any
 
 from r1desk.storage import chain
 from r1desk.storage.auditlog import AuditLog
-from r1desk.storage.migrations import GENESIS
+from r1desk.storage.migrations import FTS_FIELD_CHARS, GENESIS
 from r1desk.storage.records import SEVERITY_BLOCKED, SEVERITY_FOR_ACTION, SEVERITY_MIXING, dumps, new_id
+
+
+def fts_text(value: str | None) -> str:
+    """What the full-text index holds for a field: the view ``turns_fts_source`` does the same (m011)."""
+    return (value or "")[:FTS_FIELD_CHARS]
 
 
 def bulk_insert_turns(log: AuditLog, turns: Iterable[dict[str, Any]], *, batch: int = 5000) -> int:
@@ -40,7 +45,7 @@ def bulk_insert_turns(log: AuditLog, turns: Iterable[dict[str, Any]], *, batch: 
             row = dict.fromkeys(columns)
             row.update(item["row"])
             turn_rows.append([row[c] for c in columns])
-            fts_rows.append([row["seq"], row["prompt_typed"], row["thinking"] or "", row["answer"] or ""])
+            fts_rows.append([row["seq"], *(fts_text(row[k]) for k in ("prompt_typed", "thinking", "answer"))])
             cseq += 1
             content = chain.content_hash("turns", row)
             entry = chain.entry_hash(prev, cseq, "turns", row["id"], content)

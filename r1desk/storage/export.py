@@ -4,6 +4,7 @@ The fine-tuning set closes the loop from audit back to training: turns an audito
 become SFT examples (``{"messages": [...]}``), and turns with a corrected answer become preference
 pairs (``{"prompt", "chosen", "rejected"}`` in the conversational format TRL's DPO trainer reads).
 Turns are streamed in batches, oldest first, so a million-turn log exports in constant memory.
+CSV cells that a spreadsheet would run as a formula are prefixed with a single quote (``csv_cell``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ CSV_COLUMNS = (
     "decisions", "max_action", "language_mixing", "reviewed", "review_label", "review_note", "feedback",
 )
 _ACTION_RANK = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading single quote.
+
+    Numbers and booleans are left alone (a negative score stays a number); the JSONL export keeps the
+    exact text for programs."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def write(db: Any, fmt: str, out: IO[str], where: list[str], args: list[Any], *,
@@ -112,7 +125,7 @@ def _csv(turn: dict[str, Any]) -> dict[str, Any]:
     review, feedback = turn["review"] or {}, turn["feedback"] or {}
     row["review_label"], row["review_note"] = review.get("label", ""), review.get("note", "")
     row["feedback"] = {1: "up", -1: "down"}.get(feedback.get("thumbs"), "")
-    return row
+    return {k: csv_cell(v) for k, v in row.items()}
 
 
 def _sft(turn: dict[str, Any], with_thinking: bool) -> list[dict[str, Any]]:

@@ -65,8 +65,9 @@ class MaintenanceMixin:
             raise AuditInputError(f"Retention must be a positive number of days, not {older_than_days!r}")
         cutoff = days_ago(days)
         with self._write() as db:
-            victims = db.execute("SELECT id, seq, created, prompt_typed, coalesce(thinking, ''), coalesce(answer, '')"
-                                 " FROM turns WHERE created < ? AND status != 'running' ORDER BY seq",
+            victims = db.execute("SELECT t.id, t.seq, t.created, s.prompt_typed, s.thinking, s.answer"
+                                 " FROM turns t JOIN turns_fts_source s ON s.seq = t.seq"   # the indexed text (m011)
+                                 " WHERE t.created < ? AND t.status != 'running' ORDER BY t.seq",
                                  [cutoff]).fetchall()
             ids = [v[0] for v in victims]
             event_id = self._admin_event(db, actor, "audit.prune", {

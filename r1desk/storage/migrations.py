@@ -15,6 +15,7 @@ from sqlite_utils.migrations import Migrations
 migrations = Migrations("r1desk.audit")
 
 GENESIS = "0" * 64
+FTS_FIELD_CHARS = 32768   # what m011's view indexes of each field (a shipped value: change it with a migration)
 
 
 @migrations(name="m001_conversations_turns")
@@ -190,6 +191,29 @@ def m008_review_queue(db: Database) -> None:
 def m009_severity_order(db: Database) -> None:
     """The auditor browser lists every turn by severity (not only the unreviewed ones)."""
     db.execute("CREATE INDEX turns_severity ON turns(severity, seq)")
+
+
+@migrations(name="m011_fts_bounded")
+def m011_fts_bounded(db: Database) -> None:
+    """Search time independent of one huge turn: the full-text index (and the snippets, which FTS5 builds
+    by re-reading and re-tokenizing the indexed text) covers at most the first 32768 characters of each
+    field, through the ``turns_fts_source`` view. Writers index and un-index rows from that view (the
+    values given to an external-content 'delete' must be exactly those indexed)."""
+    db.executescript("""
+    DROP TABLE turns_fts;
+    CREATE VIEW turns_fts_source AS SELECT seq,
+        substr(prompt_typed, 1, 32768) AS prompt_typed,
+        substr(coalesce(thinking, ''), 1, 32768) AS thinking,
+        substr(coalesce(answer, ''), 1, 32768) AS answer
+        FROM turns;
+    CREATE VIRTUAL TABLE turns_fts USING fts5(
+        prompt_typed, thinking, answer, content='turns_fts_source', content_rowid='seq',
+        tokenize='unicode61 remove_diacritics 2'
+    );
+    INSERT INTO turns_fts(rowid, prompt_typed, thinking, answer)
+        SELECT s.seq, s.prompt_typed, s.thinking, s.answer FROM turns_fts_source s JOIN turns t ON t.seq = s.seq
+        WHERE t.status != 'running';
+    """)
 
 
 def apply(db: Database) -> list[str]:

@@ -167,9 +167,13 @@ class AppState(QObject):
 
 
 def _load_settings() -> Any:
-    from r1desk.settings import load_settings
+    from r1desk.settings import SitePolicyError, load_settings, safe_settings
 
-    return load_settings()
+    try:
+        return load_settings()
+    except SitePolicyError as exc:   # fail closed: the safe defaults, every key locked in the admin view
+        log.error("%s", exc)
+        return safe_settings()
 
 
 def _open_audit() -> Any:

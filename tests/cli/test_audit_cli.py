@@ -58,8 +58,7 @@ def test_show(capsys, turns):
 
 def test_review_queue_and_stats(capsys, turns):
     assert [r["id"] for r in run_json(capsys, "queue")] == [turns["blocked"], turns["flagged"], turns["calm"]]
-    result = run_json(capsys, "review", turns["blocked"], "--label", "harmful", "--note", "nasty",
-                      "--reviewer", "ann")
+    result = run_json(capsys, "review", turns["blocked"], "--label", "harmful", "--note", "nasty")
     assert result == {"turn_id": turns["blocked"], "review_id": 1, "label": "harmful"}
     assert [r["id"] for r in run_json(capsys, "queue")] == [turns["flagged"], turns["calm"]]
     with AuditLog() as log:

@@ -101,3 +101,29 @@ def test_export_streams_in_batches(audit, monkeypatch):
     out = io.StringIO()
     assert audit.export("jsonl", out) == 5
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == made
+
+
+@pytest.mark.parametrize("payload", ['=HYPERLINK("http://evil","x")', "+1+cmd|' /C calc'!A0", "-2+3",
+                                     "@SUM(A1)", "\tleading tab", "\rleading CR"])
+def test_csv_cells_that_look_like_formulas_are_neutralised(audit, payload):
+    log_turn(audit, payload, thinking=payload, answer=payload)
+    out = io.StringIO()
+    assert audit.export("csv", out) == 1
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    for column in ("prompt_typed", "thinking", "answer", "answer_shown"):
+        assert row[column] == "'" + payload, column
+    jsonl = io.StringIO()        # the JSONL export keeps the exact text
+    audit.export("jsonl", jsonl)
+    assert json.loads(jsonl.getvalue())["messages"][0]["content"] == payload
+
+
+def test_backup_is_private(audit, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        target = audit.backup(tmp_path / "copy.db")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -13,6 +13,7 @@ from typing import Any
 from r1desk.core.selfcheck.suites import harm_area_label
 from r1desk.core.selfcheck.svg import PALETTE, bar_chart, line_chart
 from r1desk.errors import UserFacingError
+from r1desk.fileutil import atomic_write_text
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#1a202c;
@@ -246,11 +247,8 @@ def write_report(run: dict[str, Any], path: Path, *, history: list[dict[str, Any
     path = Path(path).expanduser()
     if path.is_dir():
         raise UserFacingError(f"The report path is a folder: {path}", hint="give a file name such as report.html")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(render_html(run, history=history), encoding="utf-8")
-        tmp.replace(path)
+    try:   # 0600 from the first byte: the report holds model output and the policy
+        atomic_write_text(path, render_html(run, history=history), mode=0o600)
     except OSError as exc:
         raise UserFacingError(f"Cannot write the report to {path}: {exc.strerror or exc}") from None
     return path

@@ -82,3 +82,16 @@ def test_report_write_errors_are_user_facing(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UserFacingError, match="Cannot write the report"):
         write_report(_run(), blocker / "r.html")
+
+
+def test_report_is_written_private(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = write_report(_run(), tmp_path / "r.html")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not list(tmp_path.glob("*.tmp"))
