@@ -25,7 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from r1desk import paths
-from r1desk.storage import chain, maintenance, migrations, queries
+from r1desk.storage import anchor, chain, maintenance, migrations, queries
 from r1desk.storage.conversations import ConversationsMixin
 from r1desk.storage.reviews import ReviewsMixin
 from r1desk.storage.connection import DEFAULT_BUSY_TIMEOUT_S, Connections, check_file, create_private, store_errors
@@ -86,6 +86,18 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
             except BaseException:
                 db.rollback()   # also after a failed COMMIT, which leaves the transaction open
                 raise
+            self._publish_head(db)
+
+    _anchored_seq = 0   # the last chain head this handle wrote to the anchors
+
+    def _publish_head(self, db: Database) -> None:
+        """After a commit that extended the chain: record its head outside the database (storage.anchor)."""
+        current = chain.head(db)
+        if current is None or current[0] <= self._anchored_seq:
+            return
+        self._anchored_seq = current[0]
+        first = db.execute("SELECT hash FROM chain WHERE seq = 1").fetchone()
+        anchor.publish(self.path, current[0], current[1], first[0] if first else current[1])
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Database]:
@@ -128,11 +140,13 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
         stamp = now()
         typed = clean_text(prompt_typed)
         with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO conversations (id, title, created, updated) VALUES (?, ?, ?, ?)",
-                       [cid, _title_from(typed), stamp, stamp])
+            cur = db.execute("INSERT OR IGNORE INTO conversations (id, title, created, updated) VALUES (?, ?, ?, ?)",
+                             [cid, _title_from(typed), stamp, stamp])
+            if cur.rowcount:
+                chain.seal_conversation(db, cid, stamp)
             db.execute("UPDATE conversations SET updated = ? WHERE id = ?", [stamp, cid])
             policy_hash = self._store_policy(db, policy, stamp)
-            db.execute(
+            cur = db.execute(
                 "INSERT OR IGNORE INTO turns (id, conversation_id, session_id, created, updated, status, prompt_typed,"
                 " prompt_sent, model_name, model_sha256, model_quantization, model_json, settings_json, policy_hash,"
                 " regenerate_of, writer_pid, writer_host) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?,"
@@ -141,6 +155,8 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
                  model_d.get("name"), model_d.get("sha256") or model_d.get("file_sha256"),
                  model_d.get("quantization") or model_d.get("quantisation"), dumps(model_d) if model_d else None,
                  dumps(settings), policy_hash, regenerate_of, os.getpid(), _HOST])
+            if cur.rowcount:   # the chain's record that r1desk started it: recovery seals nothing else
+                chain.seal(db, "turn_starts", tid, stamp)
         with _LIVE_LOCK:
             _LIVE_TURNS.add(tid)
         return tid
@@ -151,8 +167,10 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
             return None
         text = dumps(policy)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        db.execute("INSERT OR IGNORE INTO policies (hash, policy_json, created) VALUES (?, ?, ?)",
-                   [digest, text, stamp])
+        cur = db.execute("INSERT OR IGNORE INTO policies (hash, policy_json, created) VALUES (?, ?, ?)",
+                         [digest, text, stamp])
+        if cur.rowcount:
+            chain.seal(db, "policies", digest, stamp)
         return digest
 
     def update_partial(self, turn_id: str, *, thinking: str, answer: str, raw_output: str | None = None,
@@ -209,12 +227,13 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
             raise AuditInputError(f"Bad segment channel for turn {turn_id}", hint="use " + ", ".join(CHANNELS))
         with self._write() as db:
             self._require_turn(db, turn_id)
-            db.conn.executemany(
-                "INSERT INTO segment_scores (turn_id, created, channel, span_start, span_end, text, scores_json,"
-                " language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [[turn_id, stamp, s.get("channel"), int(s.get("start", 0)), int(s.get("end", 0)),
-                  clean_text(s.get("text")), dumps(s.get("scores") or {}), s.get("language")]
-                 for s in rows])
+            for s in rows:   # chained one by one, like decisions: the scores that justify a decision
+                cur = db.execute(
+                    "INSERT INTO segment_scores (turn_id, created, channel, span_start, span_end, text, scores_json,"
+                    " language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [turn_id, stamp, s.get("channel"), int(s.get("start", 0)), int(s.get("end", 0)),
+                     clean_text(s.get("text")), dumps(s.get("scores") or {}), s.get("language")])
+                chain.seal(db, "segment_scores", cur.lastrowid, stamp)
 
     def finish_turn(self, turn_id: str, *, result: Any) -> None:
         """Store the outcome (a TurnResult or its dict) and seal the turn into the chain.
@@ -274,6 +293,8 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
 
         A writer is gone when its process no longer exists (same host) or nothing was committed for
         ``STALE_AFTER_S``. ``all_running`` recovers every running turn not being written by this process.
+        Only turns the chain records as started by r1desk (and not sealed yet) are sealed: a row
+        inserted as 'running' by hand, or a sealed turn set back to 'running', is left for verify to report.
         """
         db = self._db()
         with self._errors():
@@ -284,8 +305,13 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
         stale = [tid for tid, pid, host, updated in rows
                  if tid not in live and (all_running or updated < stale_before or
                                          (host == _HOST and not _pid_alive(pid, tid)))]
+        recovered = []
         for tid in stale:
             with self._write() as db:
+                if not chain.started_by_r1desk(db, tid):
+                    log.warning("turn %s is 'running' but the chain has no record that r1desk started it:"
+                                " not recovered (audit verify reports it)", tid)
+                    continue
                 stamp = now()
                 cur = db.execute(
                     "UPDATE turns SET status = 'interrupted', finish_reason = 'interrupted', finished = ?, updated = ?,"
@@ -294,8 +320,9 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
                     " THEN 1 ELSE 0 END WHERE id = ? AND status = 'running'", [stamp, stamp, tid])
                 if cur.rowcount:
                     self._seal_turn(db, tid, stamp, blocked=False, mixing=False)
-            log.warning("turn %s was left running by a process that stopped: marked interrupted", tid)
-        return stale
+                    recovered.append(tid)
+                    log.warning("turn %s was left running by a process that stopped: marked interrupted", tid)
+        return recovered
 
     # -- helpers ---------------------------------------------------------------------------------------
     @staticmethod

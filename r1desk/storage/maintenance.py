@@ -7,20 +7,21 @@ chain still verifies and the deletion stays visible.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from r1desk.storage import chain, export
+from r1desk.storage import anchor, chain, export
 from r1desk.storage.chain import VerifyResult
 from r1desk.storage.records import AuditInputError, days_ago, format_ts, now
 
 if TYPE_CHECKING:
     from r1desk.storage.queries import TurnFilters
 
-CHILD_TABLES = ("decisions", "reviews", "feedback")
+CHILD_TABLES = ("decisions", "segment_scores", "reviews", "feedback")
 
 
 def stale_cutoff(seconds: float) -> str:
@@ -31,9 +32,15 @@ class MaintenanceMixin:
     """verify/backup/prune/export methods of AuditLog."""
 
     def verify(self) -> VerifyResult:
-        """Recompute the hash chain: OK, or the first broken link (edited, deleted or reordered row)."""
+        """Recompute the hash chain and compare its head with every anchor outside the database: OK, or
+        the first broken link (edited, deleted, reordered, forged row; removed or replaced entries)."""
+        readings = anchor.read_all(self.path)   # before the snapshot: a later commit only adds entries
         with self._read() as db:
-            return chain.verify(db)
+            result = chain.verify(db)
+            reports, lost = anchor.compare(db, readings)
+        problems = (lost + result.problems)[:chain.MAX_PROBLEMS]
+        return dataclasses.replace(result, ok=not problems, first_broken=problems[0] if problems else None,
+                                   problems=problems, anchors=reports)
 
     def backup(self, dest: Path | str, *, actor: str = "user") -> Path:
         """A consistent copy with ``VACUUM INTO`` (safe while the chat writes); mode 0600."""
@@ -79,10 +86,10 @@ class MaintenanceMixin:
                     for (key,) in db.execute(f"SELECT id FROM {table} WHERE turn_id = ?", [tid]).fetchall():
                         _tombstone(db, table, str(key), created, stamp, event_id)
                     db.execute(f"DELETE FROM {table} WHERE turn_id = ?", [tid])
-                db.execute("DELETE FROM segment_scores WHERE turn_id = ?", [tid])
                 db.execute("INSERT INTO turns_fts (turns_fts, rowid, prompt_typed, thinking, answer)"
                            " VALUES ('delete', ?, ?, ?, ?)", [seq, prompt, thinking, answer])
                 _tombstone(db, "turns", tid, created, stamp, event_id)
+                _tombstone(db, "turn_starts", tid, created, stamp, event_id)
                 db.execute("DELETE FROM turns WHERE id = ?", [tid])
         return {"turns": len(ids), "cutoff": cutoff, "event_id": event_id}
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from pathlib import Path
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from r1desk.storage.connection import corrupt_error
 
 migrations = Migrations("r1desk.audit")
 
@@ -193,6 +197,47 @@ def m009_severity_order(db: Database) -> None:
     db.execute("CREATE INDEX turns_severity ON turns(severity, seq)")
 
 
+@migrations(name="m010_chain_evidence")
+def m010_chain_evidence(db: Database) -> None:
+    """Chain the evidence m006 left out: segment scores, policies, conversations (one entry per version,
+    row_key "<id>@<seq>") and a "turn started" entry (``turn_starts``) for each turn still running.
+
+    Rows that exist at upgrade time are vouched for as they are (as m006 did); from here on they are
+    chained as they are written, and recovery seals only running turns with a "turn started" entry.
+    Hashing frozen here, as in m006.
+    """
+    last = db.execute("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+    prev, seq = (last[1], last[0]) if last else (GENESIS, 0)
+    start_fields = ("id", "conversation_id", "session_id", "created", "prompt_typed", "prompt_sent", "model_name",
+                    "model_sha256", "model_quantization", "policy_hash", "regenerate_of")
+    sources = [
+        ("segment_scores", "id", "SELECT * FROM segment_scores ORDER BY id"),
+        ("policies", "hash", "SELECT * FROM policies ORDER BY created, hash"),
+        ("conversations", "id", "SELECT * FROM conversations ORDER BY created, id"),
+        ("turn_starts", "id", "SELECT * FROM turns t WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM chain c"
+                              " WHERE c.tbl = 'turns' AND c.row_key = t.id) ORDER BY seq"),
+    ]
+    stamp = "migration:m010_chain_evidence"
+    for table, key, sql in sources:
+        cursor = db.execute(sql)
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(names, values))
+            if table == "turn_starts":
+                data = {k: row[k] for k in start_fields if row.get(k) is not None}
+            else:
+                data = {k: v for k, v in row.items() if v is not None and not (table == "conversations" and
+                                                                                k == "updated")}
+            blob = json.dumps([table, data], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            content = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+            seq += 1
+            row_key = f"{row[key]}@{seq}" if table == "conversations" else str(row[key])
+            entry = hashlib.sha256(f"{prev}|{seq}|{table}|{row_key}|{content}".encode()).hexdigest()
+            db.execute("INSERT INTO chain (seq, tbl, row_key, created, content_hash, prev_hash, hash) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", [seq, table, row_key, stamp, content, prev, entry])
+            prev = entry
+
+
 @migrations(name="m011_fts_bounded")
 def m011_fts_bounded(db: Database) -> None:
     """Search time independent of one huge turn: the full-text index (and the snippets, which FTS5 builds
@@ -217,11 +262,83 @@ def m011_fts_bounded(db: Database) -> None:
 
 
 def apply(db: Database) -> list[str]:
-    """Apply pending migrations; returns their names (empty when the schema is current)."""
+    """Apply pending migrations; returns their names (empty when the schema is current).
+
+    A damaged schema (a table dropped or renamed, a column missing, the record of applied migrations
+    edited) raises ``AuditStoreCorruptError`` with one clear message: never a traceback, and never a
+    chain silently re-created over rows that were chained before.
+    """
+    done = _applied(db)
     pending = migrations.pending(db)
+    order = names()
+    if done:
+        _check_schema(db, [n for n in order if n in done])
+        first_pending = min((order.index(m.name) for m in pending), default=len(order))
+        if any(order.index(n) > first_pending for n in done if n in order):
+            raise _damaged(db, "its record of applied migrations was edited")
+    elif _user_tables(db):
+        raise _damaged(db, "it has tables but no record of its migrations")
     if pending:
-        migrations.apply(db)
+        try:
+            migrations.apply(db)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc) or "disk" in str(exc):
+                raise
+            raise _damaged(db, f"a schema upgrade failed: {exc}") from exc
     return [m.name for m in pending]
+
+
+def _applied(db: Database) -> set[str]:
+    try:
+        return {m.name for m in migrations.applied(db)}
+    except (sqlite3.OperationalError, KeyError) as exc:
+        raise _damaged(db, f"its record of applied migrations is unreadable ({exc})") from exc
+
+
+def _user_tables(db: Database) -> list[str]:
+    return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                         "name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\'")]
+
+
+_EXPECTED: dict[tuple[str, ...], dict[str, set[str]]] = {}
+
+
+def _expected(applied: list[str]) -> dict[str, set[str]]:
+    """Tables and columns the named migrations create, from a scratch in-memory database (cached)."""
+    key = tuple(applied)
+    if key not in _EXPECTED:
+        scratch = Database(memory=True)
+        for migration in migrations._migrations:
+            if migration.name in applied:
+                migration.fn(scratch)
+        _EXPECTED[key] = _columns(scratch)
+        scratch.close()
+    return _EXPECTED[key]
+
+
+def _columns(db: Database) -> dict[str, set[str]]:
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                           "AND name NOT LIKE 'sqlite_%'")]
+    return {t: {row[1] for row in db.execute(f"PRAGMA table_info([{t}])")} for t in tables}
+
+
+def _check_schema(db: Database, applied: list[str]) -> None:
+    expected = _expected(applied)
+    tables = set(row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    missing = sorted(t for t in expected if t not in tables)
+    if missing:
+        raise _damaged(db, f"table {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: "
+                           "dropped or renamed outside r1desk")
+    for table, columns in expected.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info([{table}])")}
+        lost = sorted(columns - have)
+        if lost:
+            raise _damaged(db, f"column {', '.join(lost)} of table {table} is missing: changed outside r1desk")
+
+
+def _damaged(db: Database, detail: str) -> Exception:
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    return corrupt_error(Path(path), f"schema changed: {detail}")
 
 
 def names() -> list[str]:

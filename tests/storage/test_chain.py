@@ -27,7 +27,8 @@ def tamper(path, sql, args=()):
 def test_intact_log_verifies(audit, populated):
     result = audit.verify()
     assert result.ok and result.first_broken is None
-    assert result.entries == 3 + 3 + 1 + 1 + 1
+    # 3 turns, each with its 'turn started' entry and its conversation; 1 policy; 3 decisions; review, feedback, admin
+    assert result.entries == 3 * 3 + 1 + 3 + 1 + 1 + 1
     assert result.summary().startswith("OK")
 
 
@@ -47,7 +48,7 @@ def test_running_turn_is_outside_the_chain_until_finished(audit, populated):
     ("UPDATE feedback SET thumbs = -1", "feedback", "edited"),
     ("UPDATE admin_events SET details_json = '{}'", "admin_events", "edited"),
     ("DELETE FROM decisions WHERE id = 3", "decisions", "deleted"),
-    ("DELETE FROM turns WHERE prompt_typed = 'question 2'", "turns", "deleted"),
+    ("DELETE FROM turns WHERE prompt_typed = 'question 2'", "turn_starts", "deleted"),   # its first entry
     ("UPDATE turns SET status = 'running' WHERE prompt_typed = 'question 0'", "turns", "edited"),
 ])
 def test_edits_and_deletions_are_found(audit, populated, db_path, sql, table, problem):
@@ -115,7 +116,7 @@ def test_prune_leaves_tombstones_and_still_verifies(audit, monkeypatch):
     assert event["actor"] == "admin" and event["details"]["turns"] == 2
     assert event["details"]["older_than_days"] == 30
     tombstones = sqlite3.connect(audit.path).execute("SELECT tbl, count(*) FROM tombstones GROUP BY tbl").fetchall()
-    assert dict(tombstones) == {"turns": 2, "decisions": 2, "reviews": 1, "feedback": 1}
+    assert dict(tombstones) == {"turns": 2, "turn_starts": 2, "decisions": 2, "reviews": 1, "feedback": 1}
 
 
 def test_prune_rejects_bad_ages(audit):

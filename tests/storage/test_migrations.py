@@ -18,6 +18,8 @@ SHIPPED = [
     "m007_selfcheck_runs",
     "m008_review_queue",
     "m009_severity_order",
+    "m010_chain_evidence",
+    "m011_fts_bounded",
 ]
 STAMP = "2023-05-06T07:08:09.000Z"
 
@@ -33,6 +35,7 @@ def seed(db: Database) -> dict[str, bool]:
     has = {name: name in tables for name in ("decisions", "turns_fts", "reviews", "admin_events", "chain",
                                               "selfcheck_runs")}
     has["severity"] = "severity" in db["turns"].columns_dict
+    has["evidence_chain"] = "m010_chain_evidence" in {m.name for m in migrations.migrations.applied(db)}
     with db.atomic():
         db.execute("INSERT INTO conversations (id, title, created, updated) VALUES ('c1', 'Legacy chat', ?, ?)",
                    [STAMP, STAMP])
@@ -52,8 +55,11 @@ def seed(db: Database) -> dict[str, bool]:
                              " score, threshold, action, window) VALUES ('t-old', ?, 'answer', 0, 7, 'stripes',"
                              " 'insult', 0.8, 0.5, 'flag', 0)", [STAMP])
             chained.append(("decisions", cur.lastrowid))
-            db.execute("INSERT INTO segment_scores (turn_id, created, channel, span_start, span_end, text,"
-                       " scores_json) VALUES ('t-old', ?, 'answer', 0, 7, 'stripes', '{\"insult\": 0.8}')", [STAMP])
+            cur = db.execute("INSERT INTO segment_scores (turn_id, created, channel, span_start, span_end, text,"
+                             " scores_json) VALUES ('t-old', ?, 'answer', 0, 7, 'stripes', '{\"insult\": 0.8}')",
+                             [STAMP])
+            if has["evidence_chain"]:
+                chained.append(("segment_scores", cur.lastrowid))
         if has["turns_fts"]:
             db.execute("INSERT INTO turns_fts (rowid, prompt_typed, thinking, answer) SELECT seq, prompt_typed,"
                        " thinking, answer FROM turns WHERE id = 't-old'")
@@ -71,6 +77,9 @@ def seed(db: Database) -> dict[str, bool]:
             chained.append(("admin_events", cur.lastrowid))
         if has["severity"]:
             db.execute("UPDATE turns SET severity = 2 WHERE id = 't-old'")
+        if has["evidence_chain"]:   # from m010 on, r1desk chains what it starts a turn with, policies and chats
+            chained += [("turn_starts", "t-run"), ("policies", "p1")]
+            chain.seal_conversation(db, "c1", STAMP)
         if has["chain"]:
             for table, key in chained:
                 chain.seal(db, table, key, STAMP)
