@@ -25,10 +25,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from r1desk import paths
+from r1desk.errors import AuditStoreError
 from r1desk.storage import anchor, chain, maintenance, migrations, queries
 from r1desk.storage.conversations import ConversationsMixin
 from r1desk.storage.reviews import ReviewsMixin
-from r1desk.storage.connection import DEFAULT_BUSY_TIMEOUT_S, Connections, check_file, create_private, store_errors
+from r1desk.storage.connection import DEFAULT_BUSY_TIMEOUT_S, open_shared, release_shared, store_errors
 from r1desk.storage.records import (
     ACTIONS, CHANNELS, SEVERITY_BLOCKED, SEVERITY_FOR_ACTION, SEVERITY_MIXING, STATUS_FOR_FINISH,
     STATUSES, AuditInputError, clean_text, dumps, has_language_mixing, new_id, now, opt_text, plain,
@@ -49,25 +50,28 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
                  recover: bool = True) -> None:
         self.path = Path(path).expanduser() if path is not None else paths.audit_db_path()
         self.busy_timeout = busy_timeout
-        check_file(self.path)
-        create_private(self.path)
-        self._connections = Connections(self.path, busy_timeout)
+        self._closed = False
+        # one owner of the file per process: a second AuditLog on it shares the first one's connections
+        self._connections, first = open_shared(self.path, busy_timeout)
         try:
-            db = self._db()
-            with self._errors():
-                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                db.enable_wal()
-                applied = migrations.apply(db)
-            if applied:
-                log.info("audit database %s migrated: %s", self.path, ", ".join(applied))
-            if recover:
-                self.recover_interrupted()
+            if first:
+                db = self._db()
+                with self._errors():
+                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                    db.enable_wal()
+                    applied = migrations.apply(db)
+                if applied:
+                    log.info("audit database %s migrated: %s", self.path, ", ".join(applied))
+                if recover:
+                    self.recover_interrupted()
         except BaseException:
-            self._connections.close()
+            self.close()
             raise
 
     # -- plumbing ------------------------------------------------------------------------------
     def _db(self) -> Database:
+        if self._closed:
+            raise AuditStoreError(f"The audit log {self.path} was closed")
         return self._connections.get()
 
     def _errors(self) -> contextlib.AbstractContextManager[None]:
@@ -111,7 +115,10 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
                 db.rollback()
 
     def close(self) -> None:
-        self._connections.close()
+        """Done with this handle; the file's connections close with the last handle in the process."""
+        if not self._closed:
+            self._closed = True
+            release_shared(self._connections)
 
     def __enter__(self) -> AuditLog:
         return self

@@ -1,7 +1,15 @@
 """Opening the audit database safely: file checks, pragmas, one connection per thread, error mapping.
 
 SQLite connections must not be shared between the GUI thread and the generation worker, so
-``Connections`` hands each thread its own sqlite-utils ``Database`` on the same file. WAL mode lets
+``Connections`` hands each thread its own sqlite-utils ``Database`` on the same file.
+
+One owner per process: POSIX advisory locks belong to the process, so an ``open()``/``close()`` of
+the database file (or its -wal/-shm) by any code in a process that holds an SQLite connection on it
+silently drops that process's locks. Another r1desk process then believes it is the last user,
+checkpoints and deletes the WAL under us, and later writes are lost (SQLite's "How To Corrupt An
+SQLite Database File", section 2.2). ``open_shared`` therefore keeps one ``Connections`` per file
+(keyed by device and inode) for the whole process: the raw file checks run only before the first
+connection exists, and every further ``AuditLog`` on the same file shares it. WAL mode lets
 an auditor read while the chat writes; a lock held past the busy timeout, a full disk or a
 damaged file become ``AuditStoreError`` with a message that names the file.
 """
@@ -67,8 +75,18 @@ def check_file(path: Path) -> None:
     change_counter, valid_for = header[24:28], header[92:96]
     if page_size < 512 or page_size & (page_size - 1):
         raise corrupt_error(path, "bad page size in the header")
+    if _wal_has_frames(path):
+        return  # the missing pages may live in the WAL (a checkpoint cut short by a full disk): SQLite decides
     if change_counter == valid_for and page_count and size < page_count * page_size:
         raise corrupt_error(path, f"truncated: {size} bytes, the header says {page_count * page_size}")
+
+
+def _wal_has_frames(path: Path) -> bool:
+    """True when a WAL file with at least one frame lies beside ``path`` (stat only, never opened)."""
+    try:
+        return os.stat(f"{path}-wal").st_size > 32   # the WAL header alone is 32 bytes
+    except OSError:
+        return False
 
 
 def create_private(path: Path) -> None:
@@ -159,3 +177,66 @@ class Connections:
                     db.close()
             self._all.clear()
         self._local = threading.local()
+
+
+class SharedConnections(Connections):
+    """A ``Connections`` shared by every ``AuditLog`` on one file in this process (see the module doc)."""
+
+    def __init__(self, path: Path, busy_timeout: float, key: tuple[int, int]) -> None:
+        super().__init__(path, busy_timeout)
+        self.key = key
+        self.users = 0
+
+
+_SHARED: dict[tuple[int, int], SharedConnections] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def open_shared(path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S) -> tuple[SharedConnections, bool]:
+    """This process's connections to ``path``; True when they are new (the caller migrates).
+
+    The file checks and the 0600 creation (raw opens of the file) run only here, before this process
+    holds any SQLite connection on the file.
+    """
+    with _SHARED_LOCK:
+        key = _file_key(path)
+        shared = _SHARED.get(key) if key is not None else None
+        if shared is not None and not shared.closed:
+            shared.users += 1
+            return shared, False
+        check_file(path)
+        create_private(path)
+        key = _file_key(path)
+        if key is None:
+            raise AuditStoreError(f"Cannot open the audit database {path}",
+                                  hint="check that its folder exists and is writable")
+        shared = SharedConnections(path, busy_timeout, key)
+        shared.users = 1
+        _SHARED[key] = shared
+        return shared, True
+
+
+def release_shared(shared: SharedConnections) -> None:
+    """One user is done; the last one closes the connections (SQLite may then checkpoint the WAL)."""
+    with _SHARED_LOCK:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        if _SHARED.get(shared.key) is shared:
+            del _SHARED[shared.key]
+    shared.close()
+
+
+def open_in_this_process(path: Path) -> bool:
+    """Whether this process holds connections to ``path`` (then nothing may open the raw file)."""
+    key = _file_key(path)
+    with _SHARED_LOCK:
+        return key is not None and key in _SHARED

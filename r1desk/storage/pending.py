@@ -9,9 +9,13 @@ when the row could not be written yet. Nothing is dropped: ``pending`` tells the
 """
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections import deque
@@ -19,10 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from r1desk import paths
 from r1desk.errors import AuditStoreError
 from r1desk.storage.auditlog import AuditLog
 
 log = logging.getLogger("r1desk.audit")
+
+
+class SpillError(AuditStoreError):
+    """Writes the database refused could not be kept in any file either (every disk full): they
+    are still in memory, and ``close()`` may be called again once space is free."""
 
 
 class PendingQueue:
@@ -41,30 +51,71 @@ class PendingQueue:
     def spill_path(self) -> Path:
         return self.audit.path.with_name(f"{self.audit.path.name}.pending-{os.getpid()}-{time.time_ns()}.json")
 
+    def spill_dirs(self) -> list[tuple[Path, str]]:
+        """Where spilled writes may be kept, in order: beside the database, then (when that disk is
+        full) the user cache folder and the system temporary folder, each as (folder, file prefix)."""
+        db = self.audit.path
+        digest = hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:12]
+        other = f"{db.name}-{digest}"
+        return [(db.parent, db.name), (paths.cache_dir() / "pending-audit", other),
+                (Path(tempfile.gettempdir()) / f"r1desk-{os.getuid() if hasattr(os, 'getuid') else 'user'}", other)]
+
+    def spill_files(self) -> list[Path]:
+        found: list[Path] = []
+        for folder, prefix in self.spill_dirs():
+            if folder.is_dir():
+                found.extend(sorted(folder.glob(f"{glob.escape(prefix)}.pending-*.json")))
+        return found
+
     def close(self) -> Path | None:
-        """Flush; if the store still refuses, write the queue to a private file beside the database
-        (``recover()`` replays it at the next start) and return that file's path."""
+        """Flush; if the store still refuses, write the queue to a private file (``recover()`` replays
+        it at the next start) and return that file's path.
+
+        The file goes beside the database, or, when that disk is full too, to the next place in
+        ``spill_dirs()``. If no place takes it, ``SpillError`` says so and the writes stay in memory,
+        so the caller can ask the user to free space and call ``close()`` again.
+        """
         with self._lock:
             try:
                 self.flush()
                 return None
             except AuditStoreError as exc:
                 self.last_error = exc
-            path = self.spill_path()
-            count = self._spill(path)
-            log.warning("%d audit writes could not be stored; kept in %s until the next start", count, path)
-            return path
+            failures: list[str] = []
+            stamp = f"{os.getpid()}-{time.time_ns()}"
+            for folder, prefix in self.spill_dirs():
+                path = folder / f"{prefix}.pending-{stamp}.json"
+                try:
+                    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    count = self._spill(path)
+                except OSError as exc:
+                    failures.append(f"{folder}: {exc.strerror or exc}")
+                    continue
+                log.warning("%d audit writes could not be stored; kept in %s until the next start", count, path)
+                return path
+            raise SpillError(
+                f"{len(self._queue)} audit log {'entry' if len(self._queue) == 1 else 'entries'} could not be "
+                f"saved: the database refuses them "
+                f"({self.last_error.message if self.last_error else 'unavailable'}) and no file could hold them "
+                f"({'; '.join(failures)})",
+                hint="free some disk space and try again; until then they are kept in memory")
 
     def _spill(self, path: Path) -> int:
-        """Move the queue into ``path`` (private, written whole or not at all)."""
+        """Move the queue into ``path`` (private, written whole or not at all: a failed write leaves
+        no file behind and the queue untouched)."""
         entries = [{"call": name, "args": list(args), "kwargs": kwargs} for name, args, kwargs in self._queue]
         tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entries, fh, ensure_ascii=False, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(entries, fh, ensure_ascii=False, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         self._queue.clear()
         return len(entries)
 
@@ -72,7 +123,7 @@ class PendingQueue:
         """Replay writes spilled by an earlier ``close()``; returns how many were stored. A file is
         removed once all its writes are stored; if the store refuses again, what is left is kept."""
         stored = 0
-        for path in sorted(self.audit.path.parent.glob(f"{self.audit.path.name}.pending-*.json")):
+        for path in self.spill_files():
             try:
                 entries = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
@@ -89,7 +140,11 @@ class PendingQueue:
                     except AuditStoreError as exc:
                         self.last_error = exc
                         stored += before + len(entries) - len(self._queue)
-                        self._spill(path)                # only what is still unwritten stays in the file
+                        try:
+                            self._spill(path)            # only what is still unwritten stays in the file
+                        except OSError:                  # the disk is full: the old file still has it all
+                            log.warning("could not rewrite %s; it is replayed again next time", path)
+                            self._queue.clear()
                         return stored
                     except Exception:                    # flush dropped an entry that can never be stored
                         log.exception("replaying %s: one entry dropped, going on", path)

@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from r1desk.storage.auditlog import AuditLog
-from r1desk.storage.pending import PendingQueue
+from r1desk.storage.pending import PendingQueue, SpillError
 from r1desk.ui.workers import GenerationWorker
 
 log = logging.getLogger("r1desk.ui")
@@ -46,6 +46,7 @@ class AppState(QObject):
         self.session: Any = None
         self.guard_status: Any = None
         self.loading_path: str | None = None
+        self.unsaved_error: SpillError | None = None   # audit writes no disk could take at exit
 
     # -- model --------------------------------------------------------------------------------------
     @property
@@ -142,28 +143,67 @@ class AppState(QObject):
         return str(getattr(self.settings, "thinking_visibility", "collapsed"))
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
-        """Interrupt a running turn (saved as interrupted), wait for the worker, release the model."""
+        """Interrupt a running turn (saved as interrupted), wait for the worker, release the model.
+
+        Audit writes that neither the database nor any spill file could take (every disk full) stay in
+        memory: ``unsaved_error`` says so, and the window asks the user to free space and
+        ``retry_unsaved()`` before it quits.
+        """
         done = self.worker.shutdown(timeout_ms)
         if done and self.session is not None and hasattr(self.session, "close"):
             try:
                 problem = self.session.close()  # the guard's threads; pending audit writes
                 if problem:
                     log.warning("%s", problem)
+            except SpillError as exc:
+                self.unsaved_error = exc
             except Exception:
                 log.exception("closing the chat session")
+        self._close_admin_log()
+        if self.unsaved_error is None:
+            self._close_audit()
+        return done
+
+    def _close_admin_log(self) -> None:
         if self.admin_log is not None and self.admin_log.pending:
             try:
                 spilled = self.admin_log.close()
                 if spilled:
                     log.warning("admin audit events kept in %s until the next start", spilled)
+            except SpillError as exc:
+                self.unsaved_error = self.unsaved_error or exc
             except OSError:
                 log.exception("could not keep %d admin audit events", self.admin_log.pending)
+
+    def _close_audit(self) -> None:
         if self.audit is not None and hasattr(self.audit, "close"):
             try:
                 self.audit.close()
             except Exception:
                 log.exception("closing the audit log")
-        return done
+
+    def retry_unsaved(self) -> SpillError | None:
+        """Try again to store (or spill) what ``shutdown`` could not; None once nothing is left."""
+        self.unsaved_error = None
+        writer = getattr(getattr(self.session, "log", None), "writer", None)
+        if writer is not None and writer.pending:
+            try:
+                writer.close()
+            except SpillError as exc:
+                self.unsaved_error = exc
+        self._close_admin_log()
+        if self.unsaved_error is None:
+            self._close_audit()
+        return self.unsaved_error
+
+    def discard_unsaved(self) -> int:
+        """The user chose to quit anyway: how many audit writes are lost (logged as an error)."""
+        lost = sum(q.pending for q in (getattr(getattr(self.session, "log", None), "writer", None), self.admin_log)
+                   if q is not None)
+        log.error("quitting with %d audit log entries unsaved: %s", lost, self.unsaved_error)
+        self.unsaved_error = None
+        self._close_audit()
+        return lost
 
 
 def _load_settings() -> Any:

@@ -211,4 +211,20 @@ class MainWindow(QMainWindow):
             if self._model_manager is not None:
                 self._model_manager.shutdown()
             self.state.shutdown()
+            while self.state.unsaved_error is not None:
+                if ask_retry_unsaved(self, self.state.unsaved_error):
+                    self.state.retry_unsaved()
+                else:
+                    self.state.discard_unsaved()
         event.accept()
+
+
+def ask_retry_unsaved(parent: QWidget, error: Exception) -> bool:
+    """Audit entries could not be saved anywhere (disk full): Retry (True) or Quit anyway (False)."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "Audit log entries not saved", str(error), parent=parent)
+    box.setInformativeText("Free some disk space, then press Retry. If you quit now, these entries are lost.")
+    retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(retry)
+    present_dialog(box)
+    return box.clickedButton() is retry
