@@ -73,7 +73,11 @@ def authenticate(required: str, audit_log: Any, *, store: RoleStore | None = Non
                                 hint="set it in the desktop app (Admin settings)")
     titles = " or ".join(ROLE_TITLES[r].lower() for r in candidates)
     passphrase = read_passphrase(f"{titles.capitalize()} passphrase: ", needed=titles)
-    role = verify_any(store, candidates, passphrase)
+    try:
+        role = verify_any(store, candidates, passphrase)
+    except AccessDeniedError as exc:
+        raise AccessDeniedError(f"{exc.args[0] if exc.args else exc} (this action needs the {titles} passphrase)",
+                                hint=getattr(exc, "hint", None)) from None
     log.info("cli authenticated as %s (%s)", role, who)
     return Authenticated(role, who)
 
