@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -27,11 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="prompt template: plain, step_by_step, math, json, table (default: settings)")
     p.add_argument("--language", "-l", default=None,
                    help="output language: auto (the prompt's), a code such as en or fr, or off")
-    p.add_argument("--max-tokens", type=int, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--n-ctx", type=int, default=None, help="context size in tokens")
+    # Numbers are parsed by check_flags, so a bad one gets the settings' one-line message.
+    p.add_argument("--max-tokens", default=None, help="most new tokens (thinking + answer)")
+    p.add_argument("--temperature", default=None, help="sampling temperature, 0-2")
+    p.add_argument("--top-p", default=None, help="nucleus sampling cut-off, 0-1")
+    p.add_argument("--seed", default=None, help="random seed (-1: a new one each turn)")
+    p.add_argument("--n-ctx", default=None, help="context size in tokens")
     p.add_argument("--gpu-layers", default=None, help="none, all, auto or a number of layers")
     p.add_argument("--conversation", default=None, help="continue this conversation id")
     p.add_argument("--db", type=Path, default=None, help="audit database (default: the user data dir)")
@@ -42,17 +44,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def decode_prompt(raw: bytes) -> tuple[str, int]:
+    """(text, number of invalid UTF-8 sequences replaced by U+FFFD)."""
+    try:
+        return raw.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        return text, max(text.count("\ufffd") - raw.decode("utf-8", errors="ignore").count("\ufffd"), 1)
+
+
 def _read_prompt(value: str) -> str:
-    text = sys.stdin.read() if value == "-" else value
+    # stdin as bytes, argv back to its bytes (Python keeps invalid UTF-8 there as lone surrogates):
+    # invalid UTF-8 is replaced, and said, rather than crashing the guard or the engine later.
+    raw = sys.stdin.buffer.read() if value == "-" else os.fsencode(value)
+    text, bad = decode_prompt(raw)
+    if bad:
+        where = "standard input" if value == "-" else "--prompt"
+        print(f"r1desk: notice: the prompt from {where} is not valid UTF-8; {bad} invalid byte "
+              f"sequence{'s were' if bad != 1 else ' was'} replaced with U+FFFD (\ufffd)", file=sys.stderr)
     if not text.strip():
         raise UserFacingError("the prompt is empty")
     return text
+
+
+_FLAG_SETTINGS = {"temperature": "--temperature", "top_p": "--top-p", "max_tokens": "--max-tokens",
+                  "seed": "--seed", "n_ctx": "--n-ctx", "gpu_layers": "--gpu-layers"}
+
+
+_INT_FLAGS = frozenset({"max_tokens", "seed", "n_ctx"})
+
+
+def _number(text: object, *, integer: bool) -> object:
+    """A flag's number as typed ("0.6", "1e20", "nan"); left as text when it is none (the validator says so)."""
+    if not isinstance(text, str) or text in ("none", "all", "auto"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if integer and value.is_integer():
+        return int(value)
+    return value
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Generation flags go through the settings' validator (same ranges, same messages)."""
+    from r1desk.errors import SettingsError
+    from r1desk.settings import Settings, quote_value, settings_from_dict
+
+    given = {key: getattr(args, key) if key == "gpu_layers" else _number(getattr(args, key), integer=key in _INT_FLAGS)
+             for key in _FLAG_SETTINGS if getattr(args, key) is not None}
+    for key, value in given.items():
+        setattr(args, key, value)
+    if not given:
+        return
+    data = Settings().to_dict()
+    data["generation"].update(given)
+    try:
+        settings_from_dict(data, path="command line")
+    except SettingsError as exc:
+        key = (exc.key or "").removeprefix("generation.")
+        why = str(exc).rsplit(": ", 1)[-1]
+        flag = _FLAG_SETTINGS.get(key, key)
+        raise UserFacingError(f"{flag} {quote_value(exc.value)}: {why}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from r1desk.core.chat import ChatSession, TurnRequest, open_session_from_settings
     from r1desk.core.events import Blocked, Delta, GuardDecision, Notice, PromptBlocked, Redacted, TurnFinished
 
+    check_flags(args)
     prompt = _read_prompt(args.prompt)
     session: ChatSession = open_session_from_settings(
         model=args.model, db=args.db, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers, guarded=not args.no_guard)

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from r1desk import paths
-from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info
+from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info, shown_text
 from r1desk.errors import ModelFileError, UserFacingError
+from r1desk.textsafe import printable
 
 log = logging.getLogger("r1desk.models")
 
@@ -67,21 +68,25 @@ def _human_params(n: int | None, label: str | None) -> str:
 
 def _info_lines(info: ModelInfo, sha: str | None, full_template: bool) -> list[str]:
     template = info.chat_template
-    if template is None:
+    if info.chat_template_problem:
+        shown = f"NOT USED, the built-in format is used instead: {printable(info.chat_template_problem)[:300]}"
+        if full_template and template is not None:
+            shown += "\n" + printable(template, multiline=True)
+    elif template is None:
         shown = "none (a plain prompt is used)"
     elif full_template:
-        shown = "\n" + template
+        shown = "\n" + printable(template, multiline=True)
     else:
         shown = f"{len(template)} characters (--template prints it)"
     rows = [
-        ("name", info.name), ("file", str(info.path)),
+        ("name", shown_text(info.name)), ("file", printable(str(info.path))),
         ("size", f"{_human_size(info.size_bytes)} ({info.size_bytes:,} bytes)"),
         ("architecture", info.architecture),
         ("parameters", _human_params(info.parameter_count, info.size_label)),
         ("quantisation", info.quantization or "unknown"),
         ("context", f"{info.context_length:,} tokens" if info.context_length else "unknown"),
         ("layers", str(info.block_count) if info.block_count else "unknown"),
-        ("bos / eos", f"{info.bos_token!r} / {info.eos_token!r}"),
+        ("bos / eos", f"{shown_text(repr(info.bos_token), 80)} / {shown_text(repr(info.eos_token), 80)}"),
         ("DeepSeek-R1", "yes (R1 chat markers and <think> in its tokenizer)" if info.is_r1 else "no"),
         ("chat template", shown),
     ]
@@ -125,10 +130,10 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for path, info, error in models:
         if info is None:
-            print(f"{path.name}  UNUSABLE: {error}")
+            print(f"{printable(path.name)}  UNUSABLE: {error}")
         else:
             r1 = "  R1" if info.is_r1 else ""
-            print(f"{path.name}  {info.architecture}  {info.quantization or '?'}  "
+            print(f"{printable(path.name)}  {info.architecture}  {info.quantization or '?'}  "
                   f"{_human_size(info.size_bytes)}{r1}")
     return 0
 

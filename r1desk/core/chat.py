@@ -7,6 +7,7 @@ output after every completed sentence, so a crash loses at most the sentence bei
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from r1desk.settings import Settings
 
 log = logging.getLogger("r1desk.chat")
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
 STATS_EVERY_S = 0.5
 # Room kept for the reply when fitting history into the context: the smaller of max_tokens and
 # n_ctx / 4 (the engine still stops at the context's end with finish_reason "length").
@@ -35,6 +37,11 @@ REPLY_RESERVE_DIVISOR = 4
 # COMMIT_EVERY_TOKENS tokens (a run-on "sentence" must not stay uncommitted for long).
 _SEGMENT_ENDS = frozenset(".!?。！？\n")
 COMMIT_EVERY_TOKENS = 32
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with lone surrogates (how Python keeps undecodable bytes) replaced by U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 @dataclass
@@ -123,6 +130,11 @@ class ChatSession:
         if engine.info is None:
             raise UserFacingError("no model is loaded", hint="load a GGUF model first")
         info = engine.info
+        clean = scrub_text(req.user_text)
+        if clean != req.user_text:    # lone surrogates (undecodable bytes) would crash the guard or the engine
+            req = replace(req, user_text=clean)
+            yield Notice("input_replaced", "The message held characters that are not valid Unicode; they were "
+                                           "replaced with U+FFFD.")
         params = req.params or self.generation_params()
         template = req.template or settings.template
         guard = self.guard.start_turn(req.user_text, req.language, settings)

@@ -176,6 +176,22 @@ def resolve_gpu_layers(gpu_layers: str | int, info: ModelInfo, *,
 
 # --- the engine -----------------------------------------------------------------------------------
 
+def check_memory(info: ModelInfo, n_ctx: int, hw: Any = None) -> None:
+    """Refuse a context size this machine cannot hold (hardware.fit_model says "won't fit") before
+    llama.cpp tries to allocate it and the process is killed for memory."""
+    from r1desk.core import hardware
+
+    hw = hw or hardware.detect()
+    fit, need = hardware.fit_model(info, hw, n_ctx)
+    if fit == hardware.WONT_FIT:
+        have = max(hw.available_ram, hw.gpu_free + hw.available_ram if hw.gpu_free else 0)
+        raise ModelLoadError(
+            f"{info.path.name} with a {n_ctx:,}-token context needs about {need / 2**30:.1f} GiB of memory, "
+            f"but this machine has {have / 2**30:.1f} GiB available",
+            hint=f"use a smaller context size (the model was trained with "
+                 f"{info.context_length or 'an unknown number of'} tokens; 8192 is a common choice)")
+
+
 class Engine:
     """One loaded model. Load, generate, unload; one generation at a time."""
 
@@ -226,6 +242,7 @@ class Engine:
         if options.n_ctx < 16:
             raise SettingsError(f"context size must be at least 16 tokens, not {options.n_ctx}",
                                 key="n_ctx", value=options.n_ctx)
+        check_memory(info, options.n_ctx)
         n_gpu_layers = resolve_gpu_layers(options.gpu_layers, info)
         llama_cpp = _llama()
         with self._guard():

@@ -21,6 +21,7 @@ import psutil
 
 if TYPE_CHECKING:
     from r1desk.core.catalog import CatalogEntry
+    from r1desk.core.gguf_info import ModelInfo
 
 log = logging.getLogger("r1desk.models")
 
@@ -110,6 +111,26 @@ def fit(entry: CatalogEntry, hw: Hardware, n_ctx: int | None = None) -> Fit:
     if need <= RAM_TIGHT_FRACTION * hw.total_ram or (gpu_free and need <= gpu_free + hw.available_ram):
         return TIGHT
     return WONT_FIT
+
+
+def model_memory_needed(info: ModelInfo, n_ctx: int) -> int:
+    """Bytes to run a GGUF file with an ``n_ctx``-token context: the catalog's estimate (weights +
+    f16 KV cache + overhead), the KV cache from the file's own attention shape."""
+    from r1desk.core.catalog import _OVERHEAD_FIXED, _OVERHEAD_FRACTION
+
+    kv = (info.kv_bytes_per_token or 0) * max(n_ctx, 0)
+    return info.size_bytes + kv + _OVERHEAD_FIXED + int(info.size_bytes * _OVERHEAD_FRACTION)
+
+
+def fit_model(info: ModelInfo, hw: Hardware, n_ctx: int) -> tuple[Fit, int]:
+    """(fit label, bytes needed) for a GGUF file at a context size, thresholds as for ``fit``."""
+    need = model_memory_needed(info, n_ctx)
+    gpu_free = hw.gpu_free
+    if (gpu_free and need <= GPU_FITS_FRACTION * gpu_free) or need <= RAM_FITS_FRACTION * hw.available_ram:
+        return FITS, need
+    if need <= RAM_TIGHT_FRACTION * hw.total_ram or (gpu_free and need <= gpu_free + hw.available_ram):
+        return TIGHT, need
+    return WONT_FIT, need
 
 
 _QUANT_PREFERENCE = {"Q4_K_M": 0, "Q5_K_M": 1, "Q8_0": 2, "F16": 3}

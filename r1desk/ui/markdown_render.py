@@ -3,13 +3,21 @@
 Qt-free on purpose (fast to test). The guard's spans index the channel's *raw* text, so marks are
 placed in the raw text first, as private-use characters markdown leaves alone, and turned into HTML
 after the markdown pass: flagged spans get a highlight and a badge whose tooltip says label and score;
-redacted spans are replaced by their notice; a block cuts the text and shows its notice.
+redacted spans are replaced by their notice; a block cuts the text and shows its notice. Private-use
+characters the model itself wrote are first swapped for an ASCII token built on a nonce that does not
+occur in the text, and swapped back at the end, so they can never be taken for marks.
+
+Model output is untrusted: raw HTML is shown escaped, only http, https and mailto links stay links
+(anything else is shown as its text), and images are never loaded: each becomes a link to its source
+(or plain text). Opening a link is the view's business (it shows the target and asks first).
 """
 from __future__ import annotations
 
+import bisect
 import html
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 
 import markdown
 
@@ -19,6 +27,12 @@ _OPEN = 0xE100      # chr(_OPEN + i): flag i starts
 _CLOSE = "\ue000"    # a flag ends
 _REDACT = 0xE400    # chr(_REDACT + j): redaction notice j
 _MAX_MARKS = 0x2FF
+_MARK_CHARS = re.compile("[\ue000-\ue6ff]")
+ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_ANCHOR = re.compile(r'<a href="([^"]*)"(?: title="[^"]*")?>(.*?)</a>', re.DOTALL)
+_IMAGE = re.compile(r'<img\b[^>]*?/?>', re.DOTALL)
+_ATTR = re.compile(r'\b(src|alt)="([^"]*)"')
 _LINE_PREFIX = re.compile(r"[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+|#{1,6}[ \t]+|>[ \t]*)*")
 
 
@@ -37,6 +51,58 @@ class Redaction:
     start: int
     end: int
     notice: str
+
+
+def link_allowed(href: str) -> bool:
+    """True for an http(s) or mailto target (after HTML unescaping, ignoring control characters)."""
+    target = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(href))
+    match = _SCHEME.match(target)
+    return bool(match) and match.group(1).lower() in ALLOWED_SCHEMES
+
+
+def _safe_links(body: str) -> str:
+    """Anchors with other schemes (javascript:, file:, data:, relative) become their text; images become
+    links to their source (never loaded) or their alt text."""
+    def anchor(match: re.Match[str]) -> str:
+        href, text = match.group(1), match.group(2)
+        if link_allowed(href):
+            return f'<a href="{href}" title="{href}">{text}</a>'
+        return text
+
+    def image(match: re.Match[str]) -> str:
+        attrs = dict(_ATTR.findall(match.group(0)))
+        src, alt = attrs.get("src", ""), attrs.get("alt", "")
+        label = f"🖼 {alt or 'image'}"
+        if src and link_allowed(src):
+            return f'<a href="{src}" title="{src}">{label}</a>'
+        return label
+
+    return _ANCHOR.sub(anchor, _IMAGE.sub(image, body))
+
+
+_TOKEN_LEN = 3 + 16 + 4      # "pua" + 16 hex nonce + 4 hex digits
+
+
+def _protect(text: str) -> tuple[str, str | None, list[int]]:
+    """Swap private-use characters the text already holds for ``nonce + 4 hex digits``; also returns
+    their positions (to move the guard's spans)."""
+    positions = [m.start() for m in _MARK_CHARS.finditer(text)]
+    if not positions:
+        return text, None, []
+    nonce = "pua" + secrets.token_hex(8)
+    while nonce in text:                       # pragma: no cover - 2**-64
+        nonce = "pua" + secrets.token_hex(8)
+    return _MARK_CHARS.sub(lambda m: f"{nonce}{ord(m.group()):04X}", text), nonce, positions
+
+
+def _shift(pos: int, positions: list[int]) -> int:
+    return pos + (_TOKEN_LEN - 1) * bisect.bisect_left(positions, pos) if positions else pos
+
+
+def _restore(body: str, nonce: str | None) -> str:
+    if nonce is None:
+        return body
+    return re.sub(re.escape(nonce) + "([0-9A-F]{4})", lambda m: chr(int(m.group(1), 16)), body)
 
 
 def flag_tooltip(flag: Flag) -> str:
@@ -118,15 +184,23 @@ class Renderer:
                block_start: int | None = None, block_notice: str | None = None,
                streaming: bool = False, muted: bool = False) -> str:
         p = self.palette
-        text = place_marks(raw, list(flags), list(redactions), block_start)
+        flags, redactions = list(flags), list(redactions)
+        protected, nonce, at = _protect(raw)
+        moved_flags = [replace(f, start=_shift(f.start, at), end=_shift(f.end, at)) for f in flags] if at else flags
+        moved_reds = [replace(r, start=_shift(r.start, at), end=_shift(r.end, at)) for r in redactions] if at \
+            else redactions
+        cut = _shift(block_start, at) if block_start is not None and at else block_start
+        text = place_marks(protected, moved_flags, moved_reds, cut)
         if streaming:
             text = close_open_fence(text)
         self._md.reset()
         body = self._md.convert(text)
+        body = _safe_links(body)
         body = self._tables(body)
         body = self._tidy_code(body)
         body = self._inline_code(body)
-        body = self._apply_marks(body, list(flags), sorted(redactions, key=lambda r: r.start))
+        body = self._apply_marks(body, moved_flags, sorted(moved_reds, key=lambda r: r.start))
+        body = _restore(body, nonce)
         if block_start is not None:
             notice = html.escape(block_notice or "The rest of this text was blocked by the guard.")
             body += (f'<table width="100%" cellpadding="8" style="margin-top:6px;" bgcolor="{p.danger_bg}">'

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QTextOption
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSizePolicy,
-                               QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextOption
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
+                               QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from r1desk.ui import theme
-from r1desk.ui.markdown_render import Flag, Redaction, Renderer
+from r1desk.textsafe import printable
+from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
 from r1desk.ui.throttle import Throttle
 
 REPAINT_MS = 40
@@ -29,6 +30,23 @@ def renderer() -> Renderer:
     return _renderers[pal.dark]
 
 
+def open_link_after_confirm(parent: QWidget, url: QUrl) -> bool:
+    """Open an http(s)/mailto link from model output in the browser, after showing its full target
+    and asking; any other scheme is refused. Returns True when the link was opened."""
+    target = url.toString()
+    if not link_allowed(target):
+        QMessageBox.warning(parent, "Link not opened",
+                            f"r1desk opens only http, https and mailto links. This one is:\n\n{printable(target)[:500]}")
+        return False
+    answer = QMessageBox.question(
+        parent, "Open link?",
+        f"The model's reply links to:\n\n{printable(target)[:500]}\n\nOpen it in your browser?",
+        QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+    if answer != QMessageBox.StandardButton.Open:
+        return False
+    return QDesktopServices.openUrl(url)
+
+
 def set_chip(label: QLabel, kind: str) -> None:
     label.setProperty("chip", kind)
     label.style().unpolish(label)
@@ -40,7 +58,11 @@ class MessageText(QTextBrowser):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setOpenExternalLinks(True)
+        # Model output is untrusted: a click shows the target and asks before the browser opens it.
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self._on_anchor_clicked)
+        self.highlighted.connect(self._on_link_hovered)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -49,6 +71,12 @@ class MessageText(QTextBrowser):
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
         self.setFixedHeight(24)
+
+    def _on_link_hovered(self, url: QUrl) -> None:
+        self.setToolTip(url.toString() if url.isValid() and not url.isEmpty() else "")
+
+    def _on_anchor_clicked(self, url: QUrl) -> None:
+        open_link_after_confirm(self, url)
 
     def _fit(self, *_: object) -> None:
         height = int(self.document().size().height()) + 4
