@@ -340,26 +340,6 @@ def quote_value(value: Any, limit: int = QUOTED_VALUE_CHARS) -> str:
     return text
 
 
-SETTINGS_MAX_BYTES = 4 * 1024 * 1024    # a settings or policy file is a few KB
-QUOTED_VALUE_CHARS = 80                 # a bad value is quoted in messages and the log up to this length
-
-
-def quote_value(value: Any, limit: int = QUOTED_VALUE_CHARS) -> str:
-    """A bad value as messages quote it: JSON, control characters visible, at most ``limit`` characters."""
-    size = f", {len(value):,} characters" if isinstance(value, str) else ""
-    if isinstance(value, str) and len(value) > limit * 4:
-        value = value[:limit * 4]            # never serialise a 100 MB string just to cut it
-    try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        text = repr(type(value))
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-                   for c in text[:limit + 1])
-    if len(text) > limit:
-        text = text[:limit] + f"… (cut{size})"
-    return text
-
-
 def _read_json(path: Path) -> Any:
     from r1desk.fileutil import NotReadableFile, read_regular_file
 
