@@ -313,9 +313,9 @@ class RoleStore:
         cutoff = self.clock() - WINDOW_S - LOCKOUT_S
         out: list[float] = []
         for t, action in self._history(role):   # newest first
-            if action != "role.unlock_failed":
+            if action == "role.unlock" or action in SET_ACTIONS:
                 break
-            if t > cutoff:
+            if action == "role.unlock_failed" and t > cutoff:
                 out.append(t)
         return out
 

@@ -231,3 +231,106 @@ def test_idle_lock(clock):
     assert idle.locked
     with pytest.raises(ValueError):
         IdleLock(0)
+
+
+# --- hardening: cost floor, site hashes, lockout and lost passphrases read back from the audit log ------
+@pytest.mark.parametrize("change", [{"n": 2, "r": 1}, {"n": 2 ** 10}, {"r": 1}, {"p": 0}, {"n": 2 ** 30},
+                                    {"p": 10 ** 6}, {"n": 3 * 2 ** 14}, {"n": "16384"}, {"salt": "!!"},
+                                    {"hash": ""}, {"n": None}])
+def test_weak_or_invalid_parameters_are_refused_clearly(change, monkeypatch):
+    monkeypatch.setattr(roles, "SCRYPT_FLOOR", roles.SHIPPED_SCRYPT_FLOOR)
+    assert roles.SHIPPED_SCRYPT_FLOOR.n >= 2 ** 14 and roles.SHIPPED_SCRYPT_FLOOR.r >= 8
+    s = RoleStore(params=ScryptParams(n=2 ** 14))
+    s.set_initial(AUDITOR, "auditor pass 1")
+    data = json.loads(s.path.read_text())
+    data["hashes"][AUDITOR].update(change)
+    s.path.write_text(json.dumps(data))
+    with pytest.raises(roles.RoleFileError):
+        s.verify(AUDITOR, "auditor pass 1")
+    assert not roles.check_passphrase("auditor pass 1", data["hashes"][AUDITOR])
+    with pytest.raises(roles.RoleFileError):
+        RoleStore(params=ScryptParams(n=2, r=1))._store(ADMIN, "long enough x", None, actor="a", action="b")
+
+
+def _site(tmp_path, hashes):
+    site = paths.site_config_dir()
+    site.mkdir(parents=True, exist_ok=True)
+    (site / roles.FILE_NAME).write_text(json.dumps({"hashes": hashes}))
+    return site / roles.FILE_NAME
+
+
+def test_site_hashes_win_and_deleting_the_user_file_reopens_nothing(store, tmp_path):
+    site = _site(tmp_path, {AUDITOR: roles.hash_passphrase("site auditor pw", FAST),
+                            ADMIN: roles.hash_passphrase("site admin pw!", FAST)})
+    store.path.unlink()
+    fresh = RoleStore(params=FAST)
+    assert fresh.missing() == [] and fresh.site_managed
+    fresh.verify(AUDITOR, "site auditor pw")
+    with pytest.raises(AccessDeniedError):
+        fresh.verify(AUDITOR, "auditor pass 1")          # the user file's old hash no longer counts
+    with pytest.raises(PassphraseError):
+        fresh.set_initial(AUDITOR, "my own passphrase")
+    with pytest.raises(PassphraseError, match="site"):
+        fresh.change(ADMIN, "site admin pw!", "new admin passphrase")
+    assert json.loads(site.read_text())["hashes"][AUDITOR]["hash"]   # never rewritten
+
+
+@pytest.mark.parametrize("content", ["{broken", "[]", '{"hashes": {}}', '{"hashes": {"root": {}}}',
+                                     '{"hashes": {"auditor": {"n": 2, "r": 1, "p": 1}}}'])
+def test_an_unusable_site_role_file_fails_closed(store, content):
+    site = paths.site_config_dir() / roles.FILE_NAME
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text(content)
+    with pytest.raises(roles.RoleFileError, match="stay locked"):
+        store.verify(AUDITOR, "auditor pass 1")
+
+
+def test_a_fifo_site_role_file_is_not_opened(store):
+    import os
+
+    site = paths.site_config_dir() / roles.FILE_NAME
+    site.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(site)
+    with pytest.raises(roles.RoleFileError, match="not a regular file"):
+        store.missing()
+
+
+class History:
+    """What history_from reads from the audit log, recorded from the store's own events."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.rows: list[tuple[float, str, str]] = []
+
+    def audit(self, *, actor, action, details):
+        self.rows.append((self.clock(), action, details["role"]))
+
+    def __call__(self, role):
+        return sorted(((t, a) for t, a, r in self.rows if r == role), reverse=True)
+
+
+def test_lockout_and_lost_passphrases_are_read_back_from_the_audit_log(clock):
+    history = History(clock)
+    s = RoleStore(audit=history.audit, clock=clock, params=FAST, history=history)
+    s.set_initial(AUDITOR, "auditor pass 1")
+    s.set_initial(ADMIN, "admin pass 123")
+    for _ in range(roles.MAX_FAILURES):
+        with pytest.raises(AccessDeniedError):
+            s.verify(AUDITOR, "wrong")
+        if any(r[1] == "role.locked_out" for r in history.rows):
+            break
+        clock.advance(s.retry_after(AUDITOR) or 1)
+    assert any(r[1] == "role.locked_out" for r in history.rows)
+    data = json.loads(s.path.read_text())
+    data["failures"] = {}
+    s.path.write_text(json.dumps(data))
+    with pytest.raises(AccessDeniedError, match="locked"):
+        s.verify(AUDITOR, "auditor pass 1")
+    clock.advance(roles.LOCKOUT_S + 1)
+    s.verify(AUDITOR, "auditor pass 1")
+    s.path.unlink()                                   # deleting the role file
+    assert s.missing() == [], "first-use setup is not offered again"
+    with pytest.raises(PassphraseError):
+        s.set_initial(AUDITOR, "attacker passphrase")
+    with pytest.raises(AccessDeniedError, match="no longer holds"):
+        s.verify(ADMIN, "anything at all")
