@@ -316,8 +316,8 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
         for tid in stale:
             with self._write() as db:
                 if not chain.started_by_r1desk(db, tid):
-                    log.warning("turn %s is 'running' but the chain has no record that r1desk started it:"
-                                " not recovered (audit verify reports it)", tid)
+                    log.warning("turn %s is 'running' but the chain does not record it as a turn r1desk started"
+                                " and has not sealed yet: not recovered (audit verify reports it)", tid)
                     continue
                 stamp = now()
                 cur = db.execute(

@@ -172,7 +172,8 @@ class VerifyResult:
         if self.ok:
             text = f"OK: {self.entries} chained rows verified"
         else:
-            text = f"BROKEN at {self.first_broken.message}" if self.first_broken else "BROKEN"
+            message = self.first_broken.message if self.first_broken else ""
+            text = f"BROKEN{' at ' if message.startswith('chain entry') else ': '}{message}" if message else "BROKEN"
         checked = [a.name for a in self.anchors if a.state == "checked"]
         if self.anchors:
             text += "; anchors checked: " + (", ".join(checked) if checked else "none")

@@ -272,10 +272,10 @@ def apply(db: Database) -> list[str]:
     pending = migrations.pending(db)
     order = names()
     if done:
-        _check_schema(db, [n for n in order if n in done])
         first_pending = min((order.index(m.name) for m in pending), default=len(order))
         if any(order.index(n) > first_pending for n in done if n in order):
             raise _damaged(db, "its record of applied migrations was edited")
+        _check_schema(db, [n for n in order if n in done])
     elif _user_tables(db):
         raise _damaged(db, "it has tables but no record of its migrations")
     if pending:
