@@ -119,10 +119,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_flags(args)
     prompt = _read_prompt(args.prompt)
-    session: ChatSession = open_session_from_settings(
-        model=args.model, db=args.db, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers, guarded=not args.no_guard)
-    for problem in session.settings_problems:
+    from r1desk.settings import SettingsStore
+
+    store = SettingsStore()             # its problems are said before a model error can hide them
+    for problem in store.problems:
         print(f"r1desk: warning: settings not applied, using the last valid ones: {problem}", file=sys.stderr)
+    session: ChatSession = open_session_from_settings(
+        model=args.model, db=args.db, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers, guarded=not args.no_guard,
+        store=store)
     request = TurnRequest(
         user_text=prompt, conversation_id=args.conversation, template=args.template,
         language=None if args.language == "off" else (args.language or "auto"),

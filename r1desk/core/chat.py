@@ -297,12 +297,14 @@ def load_engine(path: str | Path, settings: Settings, *, n_ctx: int | None = Non
 
 
 def open_session_from_settings(*, model: str | None = None, db: Path | None = None, n_ctx: int | None = None,
-                               gpu_layers: str | None = None, guarded: bool = True) -> ChatSession:
-    """Load the settings, the model and the audit log the way the CLI does (the GUI loads them in steps)."""
+                               gpu_layers: str | None = None, guarded: bool = True,
+                               store: Any = None) -> ChatSession:
+    """Load the settings (or take ``store``, a SettingsStore), the model and the audit log the way the
+    CLI does (the GUI loads them in steps)."""
     from r1desk.settings import SettingsStore
     from r1desk.storage.auditlog import AuditLog
 
-    store = SettingsStore()          # an invalid settings file is reported; the last valid one stays in force
+    store = store or SettingsStore()   # an invalid settings file is reported; the last valid one stays in force
     settings = store.current
     path = model or settings.last_model_path
     if not path:

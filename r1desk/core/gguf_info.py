@@ -543,6 +543,8 @@ def model_info_from_header(path: Path, header: GGUFHeader, size: int) -> ModelIn
     if arch not in SUPPORTED_ARCHITECTURES:
         raise _error(path, f"unsupported model architecture '{shown_text(arch, 60)}'",
                      hint="r1desk runs text-generation GGUFs such as llama, qwen2, qwen3, gemma, phi3")
+    if not header.tensors:
+        raise _error(path, "the GGUF file holds no tensors (no model weights)")
     tokens = f.get("tokenizer.ggml.tokens")
     tokens = tokens if isinstance(tokens, list) else None
     raw_template = f.get("tokenizer.chat_template")

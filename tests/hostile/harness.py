@@ -1,0 +1,91 @@
+"""Run the r1desk CLI on a hostile input in a child process with hard limits, and measure it.
+
+The child runs in its own session (process group), under RLIMIT_AS, with a wall-clock timeout after
+which the whole group is killed. Its peak RSS comes from wait4(), per child.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MEMORY_LIMIT = 1536 << 20       # address space for one CLI run (Python + numpy + jinja ~ 700 MB of AS)
+TIMEOUT_S = 20.0
+
+
+@dataclass
+class Run:
+    rc: int | None              # None: killed at the timeout
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mb: float
+    timed_out: bool
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+    def describe(self) -> str:
+        tail = (self.stderr_lines[-1] if self.stderr_lines else "")[:160]
+        return f"rc={self.rc} {self.seconds:.2f}s {self.peak_rss_mb:.0f}MB stderr={tail!r}"
+
+
+def run_cli(args: list[str | bytes], *, home: Path, stdin: bytes = b"", timeout: float = TIMEOUT_S,
+            memory_limit: int | None = MEMORY_LIMIT, code_root: Path = REPO) -> Run:
+    """``python -m r1desk ARGS`` from ``code_root`` (another checkout measures the old code)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "PYTEST"))}
+    env.update({"R1DESK_HOME": str(home), "PYTHONPATH": str(code_root), "HF_HUB_OFFLINE": "1",
+                "QT_QPA_PLATFORM": "offscreen", "PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"})
+
+    def limits() -> None:
+        if memory_limit:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "r1desk", *args], cwd=code_root, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=limits)
+    killed = threading.Event()
+
+    def kill_group() -> None:
+        killed.set()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, kill_group)
+    timer.start()
+    out: dict[str, bytes] = {}
+    try:
+        # read both pipes without waiting on the child (wait4 below reaps it, with its rusage)
+        reader_out = threading.Thread(target=lambda: out.__setitem__("stdout", proc.stdout.read()))
+        reader_err = threading.Thread(target=lambda: out.__setitem__("stderr", proc.stderr.read()))
+        reader_out.start()
+        reader_err.start()
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader_out.join()
+        reader_err.join()
+    finally:
+        timer.cancel()
+        if proc.returncode is None:
+            kill_group()
+    seconds = time.monotonic() - started
+    rc = None if killed.is_set() else proc.returncode
+    return Run(rc, out.get("stdout", b"").decode("utf-8", "replace"), out.get("stderr", b"").decode("utf-8", "replace"),
+               seconds, usage.ru_maxrss / 1024, killed.is_set())
