@@ -31,6 +31,7 @@ from r1desk.core.guard.policy import CHANNELS, DEFAULT_RULES, LABELS, validate_r
 from r1desk.core.prompts import LANGUAGE_NAMES, TEMPLATES
 from r1desk.errors import SettingsError
 from r1desk.fileutil import atomic_write_text
+from r1desk.vocabulary import ACTIONS
 
 log = logging.getLogger("r1desk.settings")
 
@@ -97,7 +98,7 @@ class PreambleSettings:
 class RuleSetting:
     threshold: float = setting(0.5, title="Threshold", minimum=0.0, maximum=1.0,
                                description="Classifier score (0–1) at which the action applies.")
-    action: str = setting("flag", title="Action", choices=("allow", "flag", "redact", "block"),
+    action: str = setting("flag", title="Action", choices=ACTIONS,
                           description="allow, flag (badge + log), redact (replace the segment) or block "
                                       "(stop the turn).")
 

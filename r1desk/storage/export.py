@@ -13,6 +13,7 @@ import json
 from typing import IO, Any
 
 from r1desk.storage.records import loads
+from r1desk.vocabulary import strongest
 
 FORMATS = ("jsonl", "csv", "sft")
 BATCH = 500
@@ -21,7 +22,6 @@ CSV_COLUMNS = (
     "model_quantization", "prompt_typed", "prompt_sent", "thinking", "answer", "answer_shown",
     "decisions", "max_action", "language_mixing", "reviewed", "review_label", "review_note", "feedback",
 )
-_ACTION_RANK = {"allow": 0, "flag": 1, "redact": 2, "block": 3}
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -121,7 +121,7 @@ def _csv(turn: dict[str, Any]) -> dict[str, Any]:
     row = {k: turn.get(k) for k in CSV_COLUMNS}
     actions = [d["action"] for d in turn["decisions"]]
     row["decisions"] = len(actions)
-    row["max_action"] = max(actions, key=_ACTION_RANK.get, default="")
+    row["max_action"] = strongest(actions).value if actions else ""
     review, feedback = turn["review"] or {}, turn["feedback"] or {}
     row["review_label"], row["review_note"] = review.get("label", ""), review.get("note", "")
     row["feedback"] = {1: "up", -1: "down"}.get(feedback.get("thumbs"), "")

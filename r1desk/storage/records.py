@@ -16,11 +16,10 @@ from pathlib import PurePath
 from typing import Any
 
 from r1desk.errors import UserFacingError
+from r1desk.vocabulary import ACTIONS, CHANNELS, Action  # noqa: F401 - re-exported
 
 STATUSES = ("running", "done", "interrupted", "cancelled", "blocked", "error")
 REVIEW_LABELS = ("ok", "harmful", "over-refusal", "language-mixing", "other")
-CHANNELS = ("prompt", "thinking", "answer")
-ACTIONS = ("allow", "flag", "redact", "block")
 
 # finish_reason (core.events.FinishReason) -> turn status
 STATUS_FOR_FINISH = {
@@ -30,7 +29,8 @@ STATUS_FOR_FINISH = {
 
 # review-queue severity: blocked, then flagged/redacted, then language mixing, then the rest
 SEVERITY_BLOCKED, SEVERITY_FLAGGED, SEVERITY_MIXING, SEVERITY_NONE = 3, 2, 1, 0
-SEVERITY_FOR_ACTION = {"block": SEVERITY_BLOCKED, "redact": SEVERITY_FLAGGED, "flag": SEVERITY_FLAGGED}
+SEVERITY_FOR_ACTION = {Action.BLOCK.value: SEVERITY_BLOCKED, Action.REDACT.value: SEVERITY_FLAGGED,
+                       Action.FLAG.value: SEVERITY_FLAGGED}
 SEVERITY_NAMES = {3: "blocked", 2: "flagged", 1: "language-mixing", 0: "none"}
 
 

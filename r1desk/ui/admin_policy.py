@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 
 from r1desk.core.guard.policy import CHANNEL_ACTIONS, CHANNELS, LABELS, Policy
 from r1desk.ui import theme
+from r1desk.vocabulary import severity
 from r1desk.ui.tasks import run_task
 
 log = logging.getLogger("r1desk.ui")
@@ -291,5 +292,5 @@ class PreviewBox(QWidget):
 
 
 def _rank(action: str) -> int:
-    return ("allow", "flag", "redact", "block").index(action)
+    return severity(action)
 

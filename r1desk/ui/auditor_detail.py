@@ -11,6 +11,8 @@ import json
 import logging
 from typing import Any
 
+from r1desk.vocabulary import severity
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QPlainTextEdit,
                                QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
@@ -29,7 +31,6 @@ def highlight_html(text: str, decisions: list[dict[str, Any]], numbers: dict[int
     """``text`` as HTML with each decision span marked (most severe action wins where spans overlap)."""
     if not text:
         return f"<i style='color:{theme.current().muted}'>(empty)</i>"
-    rank = {"flag": 1, "redact": 2, "block": 3}
     marks = [0] * (len(text) + 1)
     starts: dict[int, list[int]] = {}
     for i, d in enumerate(decisions):
@@ -38,7 +39,7 @@ def highlight_html(text: str, decisions: list[dict[str, Any]], numbers: dict[int
             continue
         starts.setdefault(a, []).append(numbers.get(i, i + 1))
         for k in range(a, b):
-            marks[k] = max(marks[k], rank.get(d.get("action", "flag"), 1))
+            marks[k] = max(marks[k], severity(str(d["action"])))
     out: list[str] = []
     names = {1: "flag", 2: "redact", 3: "block"}
     i = 0

@@ -25,7 +25,7 @@ from typing import Any, Union
 from r1desk.core.events import Blocked, GuardDecision, LanguageReport, Notice, Redacted
 from r1desk.core.guard.langid import LangId, detect_language
 from r1desk.core.guard.langlock import MIN_SEGMENT_LETTERS, LanguageLock, resolve_target
-from r1desk.core.guard.policy import Decision, Policy, severity
+from r1desk.core.guard.policy import Decision, Policy, severity, strongest
 from r1desk.core.guard.segmenter import Segment, Segmenter
 from r1desk.core.guard.toxicity import Scorer, covered
 from r1desk.errors import ClassifierUnavailableError
@@ -423,5 +423,4 @@ class GuardPipeline:
         self._emit(*events)
 
 
-def strongest_action(decisions: list[Decision]) -> str:
-    return max((d.action for d in decisions), key=severity, default="allow")
+strongest_action = strongest   # the one definition lives in core.guard.policy (r1desk.vocabulary)

@@ -28,14 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-CHANNELS = ("prompt", "thinking", "answer")
+from r1desk.vocabulary import ACTIONS, CHANNEL_ACTIONS, CHANNELS, Action, severity
+from r1desk.vocabulary import strongest as strongest_of  # noqa: F401 - re-exported
+
 LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit")
-ACTIONS = ("allow", "flag", "redact", "block")  # ordered by severity
-CHANNEL_ACTIONS = {"prompt": ("allow", "flag", "block"), "thinking": ACTIONS, "answer": ACTIONS}
-
-
-def severity(action: str) -> int:
-    return ACTIONS.index(action)
 
 
 @dataclass(frozen=True)
@@ -174,4 +170,4 @@ class Policy:
 
 def strongest(decisions: list[Decision]) -> str:
     """The most severe action among decisions ("allow" when none)."""
-    return max((d.action for d in decisions), key=severity, default="allow")
+    return strongest_of(d.action for d in decisions).value

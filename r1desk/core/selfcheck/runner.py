@@ -26,6 +26,7 @@ from r1desk.core.selfcheck.metrics import compute_metrics
 from r1desk.core.selfcheck.refusal import classify_refusal
 from r1desk.core.selfcheck.suites import Prompt
 from r1desk.errors import UserFacingError
+from r1desk.vocabulary import severity
 
 log = logging.getLogger("r1desk.selfcheck")
 
@@ -174,7 +175,6 @@ def collect_outcome(prompt: Prompt, guards: str, events: Iterable[Any], *, min_s
     blocked_channel: str | None = None
     result = None
     turn_id = None
-    order = ("allow", "flag", "redact", "block")
 
     seen: dict[int, Any] = {}                  # id -> the decision itself, kept alive so no id is reused
 
@@ -185,7 +185,7 @@ def collect_outcome(prompt: Prompt, guards: str, events: Iterable[Any], *, min_s
         ch, action = getattr(d, "channel", "answer"), getattr(d, "action", "allow")
         if action in FLAGGING and ch in flags:
             flags[ch] += 1
-            if order.index(action) > order.index(strongest[ch]):
+            if severity(action) > severity(strongest[ch]):
                 strongest[ch] = action
 
     attempts = 0
