@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.import_weights:
         model_type, ckpt, config_dir = args.import_weights
-        st = weights.import_weights(model_type, ckpt, config_dir)
+        st = weights.import_weights(model_type, ckpt, config_dir, convert=True)  # + ONNX, once
         print(st.message())
         return 0
 

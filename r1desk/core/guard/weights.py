@@ -102,10 +102,22 @@ def require(model_type: str, root: Path | None = None) -> tuple[Path, Path]:
     return folder / CHECKPOINT_NAME, folder / HF_DIR
 
 
+def _require_torch() -> Any:
+    """torch, or a plain error naming the extra: reading Detoxify's checkpoints is the conversion step."""
+    try:
+        import torch
+    except ImportError:
+        raise ClassifierUnavailableError(
+            "reading Detoxify checkpoints needs PyTorch, which this installation does not have",
+            hint="install the conversion extra (pip install 'r1desk[torch]') or import weights already "
+                 "converted to ONNX") from None
+    return torch
+
+
 def _torch_load(path: Path) -> dict[str, Any]:
     import pickle
 
-    import torch
+    torch = _require_torch()
 
     try:
         try:
@@ -133,7 +145,7 @@ def _torch_load(path: Path) -> dict[str, Any]:
 
 def _write_checkpoint(loaded: dict[str, Any], hf_dir: Path, dest: Path) -> dict[str, Any]:
     """Save a weights-only copy whose arch.args.model_type points at ``hf_dir``; returns install info."""
-    import torch
+    torch = _require_torch()
 
     config = json.loads(json.dumps(loaded["config"], default=str))
     arch = config["arch"]["args"]  # passed as **kwargs to get_model_and_tokenizer: add no keys here
@@ -184,8 +196,11 @@ def _repoint(folder: Path) -> None:
 
 
 def import_weights(model_type: str, checkpoint_file: Path, config_dir: Path, *, root: Path | None = None,
-                   source: str = "import") -> WeightsStatus:
-    """Install a Detoxify checkpoint + a folder with the base model's HF config/tokenizer files."""
+                   source: str = "import", convert: bool = False) -> WeightsStatus:
+    """Install a Detoxify checkpoint + a folder with the base model's HF config/tokenizer files.
+
+    ``convert``: also convert it to ONNX once (``onnx_export``; the ONNX scorer then needs no torch).
+    A conversion that fails leaves the installed checkpoint in place and is logged."""
     folder = model_folder(model_type, root)
     checkpoint_file, config_dir = Path(checkpoint_file), Path(config_dir)
     if not checkpoint_file.is_file():
@@ -213,12 +228,20 @@ def import_weights(model_type: str, checkpoint_file: Path, config_dir: Path, *, 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("installed Detoxify %s weights in %s (%s)", model_type, folder, source)
+    if convert:
+        from r1desk.core.guard import onnx_export
+
+        try:
+            onnx_export.export(model_type, root)
+        except ClassifierUnavailableError as exc:
+            log.warning("Detoxify %s installed, but not converted to ONNX: %s", model_type, exc)
     return status(model_type, root)
 
 
 def checkpoint_url(model_type: str) -> str:
     """The release URL from Detoxify's own constants."""
     _check_type(model_type)
+    _require_torch()
     from detoxify.detoxify import MODEL_URLS
 
     return MODEL_URLS[model_type]
@@ -249,7 +272,7 @@ def _download(url: str, dest: Path, progress: ProgressFn | None) -> None:
 
 
 def download_weights(model_type: str, *, progress: ProgressFn | None = None,
-                     root: Path | None = None) -> WeightsStatus:
+                     root: Path | None = None, convert: bool = True) -> WeightsStatus:
     """Fetch Detoxify's checkpoint and the base model's config/tokenizer files, then install them."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise DownloadError("downloads are disabled (HF_HUB_OFFLINE=1)",
@@ -269,6 +292,6 @@ def download_weights(model_type: str, *, progress: ProgressFn | None = None,
         hf_dir = Path(snapshot_download(loaded_base, allow_patterns=HF_PATTERNS, local_dir=cache / "hf"))
     except Exception as exc:  # huggingface_hub raises many network/HTTP error types
         raise DownloadError(f"download of the {loaded_base} config/tokenizer failed: {exc}") from None
-    result = import_weights(model_type, ckpt, hf_dir, root=root, source=url)
+    result = import_weights(model_type, ckpt, hf_dir, root=root, source=url, convert=convert)
     shutil.rmtree(cache, ignore_errors=True)
     return result

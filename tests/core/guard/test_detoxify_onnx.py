@@ -117,3 +117,16 @@ def test_export_without_the_torch_extra_names_it(installed_tiny_detoxify, monkey
     with pytest.raises(ClassifierUnavailableError, match=r"r1desk\[torch\]"):
         onnx_export.export("original")
     assert not onnx_installed("original")
+
+
+def test_import_with_convert_writes_the_onnx_model(tiny_detoxify_files):
+    st = weights.import_weights("original", *tiny_detoxify_files, convert=True)
+    assert st.installed and onnx_installed("original")
+
+
+def test_reading_a_checkpoint_without_torch_names_the_extra(tiny_detoxify_files, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # a `pip install r1desk` without the extra
+    with pytest.raises(ClassifierUnavailableError, match=r"r1desk\[torch\]"):
+        weights.import_weights("original", *tiny_detoxify_files)
+    with pytest.raises(ClassifierUnavailableError, match=r"r1desk\[torch\]"):
+        weights.checkpoint_url("original")
