@@ -24,7 +24,8 @@ class TurnStarted:
 @dataclass(frozen=True)
 class Notice:
     """Something the user should see next to the turn: few_shot, template_fallback, context_trimmed,
-    classifier_unavailable, coverage_limited, language_regenerate, unfinished_thinking, audit_pending."""
+    classifier_unavailable, coverage_limited, language_regenerate, unfinished_thinking, audit_pending,
+    input_replaced (undecodable characters in the prompt were replaced with U+FFFD)."""
 
     kind: str
     message: str
