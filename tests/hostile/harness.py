@@ -82,6 +82,9 @@ def run_cli(args: list[str | bytes], *, home: Path, stdin: bytes = b"", timeout:
         reader_out.join()
         reader_err.join()
     finally:
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
         timer.cancel()
         if proc.returncode is None:
             kill_group()
