@@ -19,7 +19,7 @@ from r1desk.storage.connection import corrupt_error
 migrations = Migrations("r1desk.audit")
 
 GENESIS = "0" * 64
-FTS_FIELD_CHARS = 32768   # what m011's view indexes of each field (a shipped value: change it with a migration)
+FTS_FIELD_CHARS = 8192   # what m011's view indexes of each field (a shipped value: change it with a migration)
 
 
 @migrations(name="m001_conversations_turns")
@@ -241,15 +241,16 @@ def m010_chain_evidence(db: Database) -> None:
 @migrations(name="m011_fts_bounded")
 def m011_fts_bounded(db: Database) -> None:
     """Search time independent of one huge turn: the full-text index (and the snippets, which FTS5 builds
-    by re-reading and re-tokenizing the indexed text) covers at most the first 32768 characters of each
-    field, through the ``turns_fts_source`` view. Writers index and un-index rows from that view (the
+    by re-reading and re-tokenizing the indexed text) covers at most the first 8192 characters of each
+    field (snippet() is quadratic in the hits of one row: 8K chars keep the worst row ~25 ms), through the
+    ``turns_fts_source`` view; the log itself keeps the whole text. Writers index and un-index rows from that view (the
     values given to an external-content 'delete' must be exactly those indexed)."""
     db.executescript("""
     DROP TABLE turns_fts;
     CREATE VIEW turns_fts_source AS SELECT seq,
-        substr(prompt_typed, 1, 32768) AS prompt_typed,
-        substr(coalesce(thinking, ''), 1, 32768) AS thinking,
-        substr(coalesce(answer, ''), 1, 32768) AS answer
+        substr(prompt_typed, 1, 8192) AS prompt_typed,
+        substr(coalesce(thinking, ''), 1, 8192) AS thinking,
+        substr(coalesce(answer, ''), 1, 8192) AS answer
         FROM turns;
     CREATE VIRTUAL TABLE turns_fts USING fts5(
         prompt_typed, thinking, answer, content='turns_fts_source', content_rowid='seq',

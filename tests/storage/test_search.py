@@ -137,3 +137,25 @@ def test_finished_turn_without_partials_shows_its_answer(audit):
     audit.finish_turn(tid, result={"finish_reason": "stop", "thinking": "hm", "answer_raw": "Hello!"})
     turn = audit.get_turn(tid)
     assert turn["answer_shown"] == "Hello!" and turn["thinking_shown"] == "hm"
+
+
+def test_one_huge_turn_is_indexed_and_snippeted_bounded(audit):
+    """A 1 MB turn used to make every search re-tokenize all of it for the snippet (48 s for `hello`)."""
+    from r1desk.storage.migrations import FTS_FIELD_CHARS
+
+    huge = "hello " * (1_000_000 // 6)
+    big = log_turn(audit, huge, thinking=huge, answer=huge + " tailword")
+    small = log_turn(audit, "hello small world", answer="hi")
+    db = audit._db()
+    sizes = db.execute("SELECT length(prompt_typed), length(thinking), length(answer) FROM turns_fts_source"
+                       " WHERE seq = (SELECT seq FROM turns WHERE id = ?)", [big]).fetchone()
+    assert max(sizes) <= FTS_FIELD_CHARS
+    # the index holds no term beyond the bound (nor does the snippet read it)
+    assert audit.search("tailword") == []
+    rows = audit.search("hello")
+    assert {r["id"] for r in rows} == {big, small}
+    assert all(len(r["snippet"]) < 1000 for r in rows)
+    assert audit.get_turn(big)["answer"].endswith("tailword"), "the log itself keeps the whole text"
+    audit.prune(0, actor="admin (test)")              # un-indexing uses the same bounded text
+    assert db.execute("INSERT INTO turns_fts(turns_fts, rank) VALUES ('integrity-check', 1)") is not None
+    assert audit.search("hello") == []
