@@ -56,7 +56,11 @@ def decode_prompt(raw: bytes) -> tuple[str, int]:
 def _read_prompt(value: str) -> str:
     # stdin as bytes, argv back to its bytes (Python keeps invalid UTF-8 there as lone surrogates):
     # invalid UTF-8 is replaced, and said, rather than crashing the guard or the engine later.
-    raw = sys.stdin.buffer.read() if value == "-" else os.fsencode(value)
+    if value == "-":
+        buffer = getattr(sys.stdin, "buffer", None)     # a text-only stdin (a test's StringIO) has none
+        raw = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    else:
+        raw = os.fsencode(value)
     text, bad = decode_prompt(raw)
     if bad:
         where = "standard input" if value == "-" else "--prompt"
