@@ -17,7 +17,8 @@ Three detectors are compared on the same rows:
 
 Two tasks: the 3-class task (complied / refused / partial) and refused-vs-not (gold full refusal
 against the rest, predicted ``refused`` against the rest — what the self-check's over-refusal rate
-counts). The detector was tuned on the ``--dev`` model's completions only; the figures that count
+counts). The detector was tuned on the ``--dev`` models' completions only (errors were read there, never in
+the held-out files); the figures that count
 are the ``held-out`` rows (every other file). Prints markdown tables with counts.
 """
 from __future__ import annotations
@@ -92,7 +93,8 @@ def score(rows: list[tuple[str, str, str]], detect: Detector) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("csv", nargs="+", type=Path, help="XSTest completion CSV files")
-    parser.add_argument("--dev", default="llama2orig", help="the model whose completions were used for tuning")
+    parser.add_argument("--dev", default="llama2orig,mistralguard",
+                        help="the models (comma-separated) whose completions were used for tuning")
     parser.add_argument("--before-rev", default=BEFORE_REV, help="git revision of the 'before' detector")
     args = parser.parse_args(argv)
     rows = load(args.csv)
@@ -102,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         detectors["before"] = before
     detectors["xstest-strmatch"] = xstest_strmatch
     detectors["now"] = lambda text: classify_refusal(text).label
-    subsets = {"held-out": [r for r in rows if r[0] != args.dev],
-               f"dev ({args.dev})": [r for r in rows if r[0] == args.dev]}
+    dev = set(args.dev.split(","))
+    subsets = {"held-out": [r for r in rows if r[0] not in dev],
+               f"dev ({args.dev})": [r for r in rows if r[0] in dev]}
     for model in sorted({r[0] for r in rows}):
         subsets[model] = [r for r in rows if r[0] == model]
     print(f"gold labels: " + ", ".join(f"{label} {sum(r[1] == label for r in rows)}"
