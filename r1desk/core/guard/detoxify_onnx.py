@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from r1desk.core.guard import weights
-from r1desk.core.guard.policy import LABELS
+from r1desk.core.guard.toxicity import LABELS
 from r1desk.core.guard.toxicity import (ENGLISH, LABEL_ALIASES, MULTILINGUAL_LANGUAGES, length_batches,
                                         normalise)
 from r1desk.errors import ClassifierUnavailableError
