@@ -80,6 +80,19 @@ check desktop-entry sh -c 'test -f /usr/share/applications/r1desk.desktop && tes
 check models-info /usr/bin/r1desk models info /smoke/model.gguf
 check chat sh -c 'r1desk chat --model /smoke/model.gguf --prompt "What is 2 + 2?" --max-tokens 24 --seed 1 --n-ctx 512 --json > /smoke/chat.json; rc=$?; cat /smoke/chat.json; [ $rc = 0 ] || [ $rc = 3 ]'
 check chat-logged sh -c 'r1desk audit list 2>&1 || true'
+# The toxicity classifier in the package: the tiny random-weight Detoxify checkpoint of the tests, converted
+# to ONNX here (this needs the torch extra on the host; the package itself has no torch), then scored by the
+# packaged app. Informational until the ONNX scorer is the app's default: the output is kept, not judged.
+if python3 -c "import torch, detoxify, onnx" >/dev/null 2>&1; then
+  R1DESK_HOME="$root/smoke/home" PYTHONPATH="$PWD" python3 -c '
+from pathlib import Path; import tempfile
+from tests.fixtures.classifiers import build_tiny_detoxify
+from r1desk.core.guard import onnx_export
+ckpt, hf = build_tiny_detoxify(Path(tempfile.mkdtemp()))
+onnx_export.import_and_convert("original", ckpt, hf)' >"$out/classify-convert.log" 2>&1 || true
+  in_root env R1DESK_HOME=/smoke/home r1desk classify --text "you stupid idiot" --json >"$out/classify-onnx.log" 2>&1 || true
+  echo "== classify with the converted tiny model (informational):" >&2; tail -3 "$out/classify-onnx.log" >&2
+fi
 # GUI: Xvfb, the app, wait (bounded) for its window to be mapped, let it paint, screenshot, close it.
 check gui sh -c '
   Xvfb :77 -screen 0 1280x800x24 -nolisten tcp >/smoke/xvfb.log 2>&1 & xpid=$!
