@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from r1desk import paths
-from r1desk.core.guard.policy import CHANNELS, DEFAULT_RULES, LABELS, validate_rule
+from r1desk.core.config import ChatConfig, GenerationConfig
+from r1desk.core.guard.config import GuardConfig
+from r1desk.core.guard.policy import CHANNELS, Policy, default_rules, known_labels, validate_rule
 from r1desk.core.prompts import LANGUAGE_NAMES, TEMPLATES
 from r1desk.errors import SettingsError
 from r1desk.fileutil import atomic_write_text
@@ -104,8 +106,9 @@ class RuleSetting:
 
 
 def _default_rules() -> dict[str, dict[str, RuleSetting]]:
+    """The registered classifiers' default rules (core.guard.classifier.REGISTRY)."""
     return {ch: {lb: RuleSetting(r.threshold, r.action) for lb, r in labels.items()}
-            for ch, labels in DEFAULT_RULES.items()}
+            for ch, labels in default_rules().items()}
 
 
 @dataclass
@@ -165,10 +168,27 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def policy(self):  # -> core.guard.policy.Policy (import kept local: settings stays cheap to import)
-        from r1desk.core.guard.policy import Policy
+    def policy(self) -> Policy:
+        return Policy.from_config(self.guard_config())
 
-        return Policy.from_dict({"rules": asdict(self.guard)["rules"], "channels": self.guard.channels})
+    def chat_config(self) -> ChatConfig:
+        """The immutable configuration the chat core reads (core never imports this module)."""
+        g = self.generation
+        return ChatConfig(
+            generation=GenerationConfig(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens,
+                                        n_ctx=g.n_ctx, gpu_layers=g.gpu_layers, n_threads=g.n_threads, seed=g.seed),
+            template=self.template, preamble=self.preamble.text if self.preamble.enabled else None,
+            thinking_visibility=self.thinking_visibility, guard=self.guard_config())
+
+    def guard_config(self) -> GuardConfig:
+        """The immutable configuration the guard reads (core never sees these mutable settings)."""
+        g, lang = self.guard, self.language
+        return GuardConfig(
+            rules={ch: {lb: (r.threshold, r.action) for lb, r in labels.items()} for ch, labels in g.rules.items()},
+            channels=dict(g.channels), model_type=g.model_type, multilingual=g.multilingual, device=g.device,
+            num_threads=g.num_threads, quantize=g.quantize, window_segments=g.window_segments,
+            max_segment_chars=g.max_segment_chars, language_target=lang.target, language_action=lang.action,
+            min_share=lang.min_share)
 
 
 # --- migrations -------------------------------------------------------------------------------------
@@ -284,9 +304,9 @@ def _convert_rules(key: str, value: Any) -> dict[str, dict[str, RuleSetting]]:
         if not isinstance(labels, Mapping):
             raise _Invalid(f"{key}.{ch}", labels, "must be an object of label: {threshold, action}")
         for lb, raw in labels.items():
-            if lb not in LABELS:
-                raise _Invalid(f"{key}.{ch}.{lb}", raw, f"unknown label (expected {', '.join(LABELS)})")
-            current = asdict(rules[ch][lb])
+            if lb not in known_labels():
+                raise _Invalid(f"{key}.{ch}.{lb}", raw, f"unknown label (expected {', '.join(known_labels())})")
+            current = asdict(rules[ch][lb]) if lb in rules[ch] else {}
             merged = {**current, **raw} if isinstance(raw, Mapping) else raw
             rule, problems = validate_rule(ch, lb, merged)
             if problems:

@@ -173,6 +173,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from r1desk.core.guard.toxicity import ToxicityClassifier
     from r1desk.storage.auditlog import AuditLog
     from r1desk.ui import theme
     from r1desk.ui.tasks import wait_for_tasks
@@ -203,7 +204,7 @@ def main() -> int:
 
     from r1desk.ui.admin_view import AdminView
 
-    admin = AdminView(audit=audit, scorers_factory=lambda: [DemoScorer()])
+    admin = AdminView(audit=audit, classifiers_factory=lambda: [ToxicityClassifier(DemoScorer())])
     admin.resize(1440, 880)
     admin.show()
     admin.preview.text.setPlainText("You are a stupid idiot and I will find you.")

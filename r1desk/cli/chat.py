@@ -7,9 +7,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from r1desk.errors import UserFacingError
+
+if TYPE_CHECKING:   # the CLI imports its heavy parts when a command runs (fast --help)
+    from r1desk.core.chat import ChatSession
+    from r1desk.settings import Settings
 
 EXIT_BLOCKED = 3
 
@@ -118,7 +122,7 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from r1desk.core.chat import ChatSession, TurnRequest, open_session_from_settings
+    from r1desk.core.chat import ChatSession, TurnRequest
     from r1desk.core.events import Blocked, Delta, GuardDecision, Notice, PromptBlocked, Redacted, TurnFinished
 
     check_flags(args)
@@ -128,9 +132,8 @@ def run(args: argparse.Namespace) -> int:
     store = SettingsStore()             # its problems are said before a model error can hide them
     for problem in store.problems:
         print(f"r1desk: warning: settings not applied, using the last valid ones: {problem}", file=sys.stderr)
-    session: ChatSession = open_session_from_settings(
-        model=args.model, db=args.db, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers, guarded=not args.no_guard,
-        store=store)
+    session: ChatSession = open_session(store.current, model=args.model, db=args.db, n_ctx=args.n_ctx,
+                                        gpu_layers=args.gpu_layers, guarded=not args.no_guard)
     request = TurnRequest(
         user_text=prompt, conversation_id=args.conversation, template=args.template,
         language=None if args.language == "off" else (args.language or "auto"),
@@ -195,3 +198,17 @@ def run(args: argparse.Namespace) -> int:
               f"{usage.get('completion_tokens', 0)} tokens{tail}", file=sys.stderr)
     return EXIT_BLOCKED if result.blocked else 0
 
+
+
+def open_session(settings: Settings, *, model: str | None, db: Path | None, n_ctx: int | None,
+                 gpu_layers: str | None, guarded: bool) -> ChatSession:
+    """The model, the audit log and a chat session built from ``settings`` (the GUI does this in steps)."""
+    from r1desk.core.chat import ChatSession, load_engine
+    from r1desk.storage.auditlog import AuditLog
+
+    path = model or settings.last_model_path
+    if not path:
+        raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
+    config = settings.chat_config()
+    engine = load_engine(path, config.generation, n_ctx=n_ctx, gpu_layers=gpu_layers)
+    return ChatSession(engine, audit=AuditLog(db), config=config, guarded=guarded)

@@ -8,8 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from r1desk.errors import ClassifierUnavailableError, UserFacingError
+from r1desk.textsafe import printable
+
+if TYPE_CHECKING:
+    from r1desk.core.guard.policy import Decision
+    from r1desk.settings import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,45 +80,69 @@ def run(args: argparse.Namespace) -> int:
     return _classify(text, settings, args)
 
 
-def _classify(text: str, settings, args: argparse.Namespace) -> int:
-    from r1desk.core.guard.langid import LangId
+def _classify(text: str, settings: Settings, args: argparse.Namespace) -> int:
+    """Every registered classifier judges the text through the guard pipeline (the path a turn takes).
+    Without any usable content classifier it still reports the language and each classifier's status,
+    then exits 2 (a check that judged nothing never reads as "allow")."""
+    from r1desk.core.guard.classifier import REGISTRY, Granularity, Item, State
+    from r1desk.core.guard.langid import LangId, detect_language
     from r1desk.core.guard.pipeline import GuardPipeline, strongest_action
-    from r1desk.core.guard.toxicity import make_scorers
 
-    model_type = args.model_type or settings.guard.model_type
-    scorer, multilingual = make_scorers(model_type, multilingual=settings.guard.multilingual,
-                                        device=settings.guard.device, num_threads=settings.guard.num_threads)
-    try:
-        scorer.load()
-    except ClassifierUnavailableError as exc:
-        raise ClassifierUnavailableError(f"toxicity filter unavailable: {exc.message}") from None
-    pipe = GuardPipeline.from_settings(settings, scorer, LangId(), target_language="off", multilingual=multilingual)
-    pipe.prepare()
+    config = settings.guard_config()
+    if args.model_type:
+        config = replace(config, model_type=args.model_type)
+    langid = LangId()
+    classifiers = REGISTRY.build(config)
+    pipe = GuardPipeline.from_config(config, classifiers, langid, target_language="off")
+    status = pipe.prepare()
     decisions = pipe.classify(args.channel, text)
-    whole = scorer.score([text])[0]
-    action = strongest_action(decisions)
+    code, probability = detect_language(pipe.langid, text) if pipe.langid is not None else (None, 0.0)
+    judged: dict[str, dict[str, object]] = {}
+    for c in classifiers:
+        if status.state_of(c.name) is not State.ACTIVE or c.granularity is Granularity.TURN:
+            continue
+        judgement = c.judge([Item(args.channel, text, code)])[0]
+        judged[c.name] = {"model": judgement.model, "scores": {k: round(v, 6) for k, v in judgement.scores.items()}}
+    whole = {k: v for j in judged.values() for k, v in j["scores"].items()}  # type: ignore[union-attr]
+    action = strongest_action(decisions) if judged else "undetermined"
+    toxicity = judged.get("toxicity", {})
     result = {
-        "channel": args.channel, "model": scorer.name, "scores": {k: round(v, 6) for k, v in whole.items()},
+        "channel": args.channel, "model": toxicity.get("model"), "scores": whole, "classifiers": judged,
+        "language": {"code": code, "probability": round(probability, 4)},
         "segments": pipe.segments, "decisions": [d.to_dict() for d in decisions], "action": action,
-        "status": pipe.status.to_dict(),
+        "status": status.to_dict(),
     }
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
-        return 0
-    rules = settings.policy().rules[args.channel]
-    print(f"model: {scorer.name}    channel: {args.channel}")
-    print(f"{'label':16} {'score':>7} {'threshold':>9}  action")
-    for label, score in whole.items():
-        rule = rules.get(label)
-        hit = rule is not None and rule.action != "allow" and score >= rule.threshold
-        print(f"{label:16} {score:7.3f} {rule.threshold if rule else float('nan'):9.2f}  "
-              f"{(rule.action if rule else '-')}{'  <-- reached' if hit else ''}")
-    if len(pipe.segments) > 1:
-        print(f"\n{len(pipe.segments)} segments scored (plus rolling windows)")
+    else:
+        _print_text(result, settings, args.channel, decisions, pipe.segments, status.coverage_limited)
+    if not judged:
+        problems = [m for m in status.messages if "unavailable" in m] or ["no content classifier is configured"]
+        raise ClassifierUnavailableError("nothing judged the text: " + "; ".join(problems))
+    return 0
+
+
+def _print_text(result: dict[str, Any], settings: Settings, channel: str, decisions: list[Decision],
+                segments: list[dict[str, Any]], coverage_limited: list[str]) -> None:
+    rules = settings.policy().rules[channel]
+    language = result["language"]
+    print(f"channel: {channel}    language: {language['code'] or 'unknown'} ({language['probability']:.2f})")
+    for name, judged in result["classifiers"].items():
+        print(f"\n{name} ({judged['model']})")
+        print(f"{'label':24} {'score':>7} {'threshold':>9}  action")
+        for label, score in judged["scores"].items():
+            rule = rules.get(label)
+            hit = rule is not None and rule.action != "allow" and score >= rule.threshold
+            print(f"{printable(label)[:24]:24} {score:7.3f} {rule.threshold if rule else float('nan'):9.2f}  "
+                  f"{(rule.action if rule else '-')}{'  <-- reached' if hit else ''}")
+    for st in result["status"]["classifiers"].values():
+        if st["state"] != "active":
+            print(f"{st['title']}: {st['state']}{': ' + st['message'] if st['message'] else ''}")
+    if len(segments) > 1:
+        print(f"\n{len(segments)} segments scored (plus rolling windows)")
     for d in decisions:
         print(f"  {d.action:6} {d.label} {d.score:.3f} >= {d.threshold:.2f} "
-              f"[{d.start}:{d.end}]{' (window)' if d.window else ''} {d.text[:60]!r}")
-    for note in pipe.status.coverage_limited:
-        print(f"note: toxicity coverage limited for {note}")
-    print(f"\ndecision: {action}")
-    return 0
+              f"[{d.start}:{d.end}]{' (window)' if d.window else ''} {printable(d.text[:60])!r}")
+    for note in coverage_limited:
+        print(f"note: coverage limited for {note}")
+    print(f"\ndecision: {result['action']}")

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     def work() -> None:
         try:
             with AuditLog(args.db) as audit:
-                box["run"] = run_model_selfcheck(opts, settings=settings, audit=audit, progress=progress,
+                box["run"] = run_model_selfcheck(opts, config=settings.chat_config(), audit=audit, progress=progress,
                                                  cancel=cancel)
         except BaseException as exc:  # handed to the main thread, which re-raises it
             box["error"] = exc

@@ -15,16 +15,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from r1desk.core.config import ChatConfig, GenerationConfig
 from r1desk.core.engine import Engine, GenParams, LoadOptions
 from r1desk.core.events import (ChatEvent, Delta, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
                                 TurnResult, TurnStarted)
 from r1desk.core.gguf_info import file_sha256
-from r1desk.core.guard.session import GuardSession, build_guard_session
+from r1desk.core.guard.session import GuardSession
 from r1desk.core.prompts import Message, PromptRequest, build_prompt
 from r1desk.core.thinking import ThinkingSplitter
+from r1desk.core.guard.pipeline import GuardStatus
 from r1desk.core.turn_log import TurnLog, as_dict, turn_result_dict
+from r1desk.storage.auditlog import AuditLog
 from r1desk.errors import UserFacingError
-from r1desk.settings import Settings
 
 log = logging.getLogger("r1desk.chat")
 
@@ -56,15 +58,15 @@ class TurnRequest:
 
 
 class ChatSession:
-    """Owns one loaded Engine, the guard classifiers, the audit log and the settings."""
+    """Owns one loaded Engine, the guard classifiers, the audit log and the configuration."""
 
-    def __init__(self, engine: Engine, *, audit: Any | None, settings: Settings,
+    def __init__(self, engine: Engine, *, audit: AuditLog | None, config: ChatConfig,
                  guard: GuardSession | None = None, guarded: bool = True) -> None:
         self.engine = engine
         self.audit = audit
-        self.settings = settings
+        self.config = config
         self.guarded = guarded
-        self.guard = guard if guard is not None else build_guard_session(settings, enabled=guarded)
+        self.guard = guard if guard is not None else GuardSession(config.guard, enabled=guarded)
         self.log = TurnLog(audit)              # a locked database delays the writes, never loses them
         self.settings_problems: list[str] = []      # why the settings file was not applied, if it was not
         self._lock = threading.Lock()
@@ -72,12 +74,12 @@ class ChatSession:
     # --- helpers the CLI and the GUI share ----------------------------------------------------
 
     @property
-    def guard_status(self) -> Any:
+    def guard_status(self) -> GuardStatus:
         return self.guard.status
 
     def generation_params(self, **overrides: Any) -> GenParams:
         """The settings' generation defaults, with any non-None override applied."""
-        g = self.settings.generation
+        g = self.config.generation
         params = GenParams(temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_tokens,
                            seed=None if g.seed < 0 else g.seed)
         return replace(params, **{k: v for k, v in overrides.items() if v is not None})
@@ -94,11 +96,11 @@ class ChatSession:
             messages.append(Message("assistant", turn["answer_shown"]))
         return messages
 
-    def update_settings(self, settings: Settings) -> None:
-        """New settings apply from the next turn on (the admin view calls this after saving)."""
+    def update_config(self, config: ChatConfig) -> None:
+        """A new configuration applies from the next turn on (the admin view calls this after saving)."""
         with self._lock:
-            self.settings = settings
-            self.guard.update_settings(settings)
+            self.config = config
+            self.guard.update_config(config.guard)
 
     def close(self) -> str | None:
         """Stop the guard's threads and store pending audit writes; returns a message if some had to be
@@ -125,7 +127,7 @@ class ChatSession:
 
     def _one_turn(self, req: TurnRequest, cancel: threading.Event, *,
                   strong_language: bool) -> Iterator[ChatEvent]:
-        settings = self.settings
+        config = self.config
         engine = self.engine
         if engine.info is None:
             raise UserFacingError("no model is loaded", hint="load a GGUF model first")
@@ -136,9 +138,9 @@ class ChatSession:
             yield Notice("input_replaced", "The message held characters that are not valid Unicode; they were "
                                            "replaced with U+FFFD.")
         params = req.params or self.generation_params()
-        template = req.template or settings.template
-        guard = self.guard.start_turn(req.user_text, req.language, settings)
-        preamble = settings.preamble.text if settings.preamble.enabled else None
+        template = req.template or config.template
+        guard = self.guard.start_turn(req.user_text, req.language, config.guard)
+        preamble = config.preamble
         prompt_req = PromptRequest(user_text=req.user_text, history=list(req.history), template=template,
                                    language=guard.target_language, preamble=preamble,
                                    strong_language=strong_language)
@@ -146,7 +148,7 @@ class ChatSession:
         settings_snapshot = {
             "generation": asdict(params), "template": template, "language": guard.target_language,
             "language_request": req.language, "preamble": preamble, "guarded": self.guarded,
-            "n_ctx": engine.n_ctx, "thinking_visibility": settings.thinking_visibility,
+            "n_ctx": engine.n_ctx, "thinking_visibility": config.thinking_visibility,
             "regenerate_of": req.regenerate_of, "strong_language": strong_language,
         }
         model = info.to_dict()
@@ -284,33 +286,13 @@ class ChatSession:
         return out
 
 
-def load_engine(path: str | Path, settings: Settings, *, n_ctx: int | None = None, gpu_layers: str | None = None,
-                seed: int | None = None) -> Engine:
-    """Load a model with the settings' generation defaults, any non-None argument overriding them
+def load_engine(path: str | Path, generation: GenerationConfig, *, n_ctx: int | None = None,
+                gpu_layers: str | None = None, seed: int | None = None) -> Engine:
+    """Load a model with the configured generation defaults, any non-None argument overriding them
     (``gpu_layers`` as typed: none, all, auto or a count; the engine parses and checks it)."""
-    g = settings.generation
+    g = generation
     engine = Engine()
     engine.load(path, LoadOptions(n_ctx=n_ctx or g.n_ctx, n_threads=g.n_threads or None,
                                   gpu_layers=gpu_layers if gpu_layers is not None else g.gpu_layers,
                                   seed=g.seed if seed is None else seed))
     return engine
-
-
-def open_session_from_settings(*, model: str | None = None, db: Path | None = None, n_ctx: int | None = None,
-                               gpu_layers: str | None = None, guarded: bool = True,
-                               store: Any = None) -> ChatSession:
-    """Load the settings (or take ``store``, a SettingsStore), the model and the audit log the way the
-    CLI does (the GUI loads them in steps)."""
-    from r1desk.settings import SettingsStore
-    from r1desk.storage.auditlog import AuditLog
-
-    store = store or SettingsStore()   # an invalid settings file is reported; the last valid one stays in force
-    settings = store.current
-    path = model or settings.last_model_path
-    if not path:
-        raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
-    engine = load_engine(path, settings, n_ctx=n_ctx, gpu_layers=gpu_layers)
-    audit = AuditLog(db)
-    session = ChatSession(engine, audit=audit, settings=settings, guarded=guarded)
-    session.settings_problems = [str(problem) for problem in store.problems]
-    return session

@@ -7,6 +7,7 @@ channel. Editing a threshold re-decides at once from the cached scores, without 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -15,7 +16,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
                                QPlainTextEdit, QSlider, QStackedWidget, QTabBar, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from r1desk.core.guard.policy import CHANNEL_ACTIONS, CHANNELS, LABELS, Policy
+from r1desk.core.guard.classifier import Classifier
+from r1desk.core.guard.pipeline import GuardPipeline
+from r1desk.core.guard.policy import CHANNEL_ACTIONS, CHANNELS, Policy, known_labels
 from r1desk.ui import theme
 from r1desk.vocabulary import severity
 from r1desk.ui.tasks import run_task
@@ -118,7 +121,8 @@ class PolicyEditor(QWidget):
             head = QLabel(text)
             head.setObjectName("ColumnHead")
             grid.addWidget(head, 2, col)
-        for r, label in enumerate(LABELS, start=3):
+        labels = list(guard["rules"][channel])
+        for r, label in enumerate(labels, start=3):
             rule = guard["rules"][channel][label]
             key = f"guard.rules.{channel}.{label}"
             row = RuleRow(channel, label, rule["threshold"], rule["action"], _is_locked(key, locked))
@@ -126,13 +130,13 @@ class PolicyEditor(QWidget):
                 w.valueChanged.connect(self.changed)
             row.action.currentIndexChanged.connect(self.changed)
             self.rows[(channel, label)] = row
-            name = QLabel(LABEL_TITLES[label] + (" (site policy)" if _is_locked(key, locked) else ""))
+            name = QLabel(label_title(label) + (" (site policy)" if _is_locked(key, locked) else ""))
             grid.addWidget(name, r, 0)
             grid.addWidget(row.slider, r, 1)
             grid.addWidget(row.spin, r, 2)
             grid.addWidget(row.action, r, 3)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(len(LABELS) + 3, 1)
+        grid.setRowStretch(len(labels) + 3, 1)
         return page
 
     def row(self, channel: str, label: str) -> RuleRow:
@@ -140,7 +144,9 @@ class PolicyEditor(QWidget):
 
     def guard_values(self) -> dict[str, Any]:
         """{"rules": ..., "channels": ...} as in the settings' guard section."""
-        rules = {ch: {lb: self.rows[(ch, lb)].value() for lb in LABELS} for ch in CHANNELS}
+        rules: dict[str, dict[str, Any]] = {ch: {} for ch in CHANNELS}
+        for (ch, lb), row in self.rows.items():
+            rules[ch][lb] = row.value()
         return {"rules": rules, "channels": {ch: box.isChecked() for ch, box in self.enabled.items()}}
 
     def load(self, guard: dict[str, Any]) -> None:
@@ -165,12 +171,14 @@ class PreviewBox(QWidget):
 
     scored = Signal(object)    # {scorer name: {label: score}} after a scoring run
 
-    def __init__(self, policy_source: Any, scorers_factory: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, policy_source: Callable[[], Policy], classifiers_factory: Callable[[], list[Classifier]],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.policy_source = policy_source          # () -> Policy
-        self.scorers_factory = scorers_factory      # () -> list[Scorer]
-        self.scorers: list[Any] | None = None
-        self.scores: dict[str, dict[str, float]] = {}
+        self.policy_source = policy_source
+        self.classifiers_factory = classifiers_factory
+        self.classifiers: list[Classifier] | None = None
+        self.labels = known_labels()
+        self.scores: dict[str, dict[str, float]] = {}   # classifier name -> label -> score
         self._busy = False
         self._again = False
         title = QLabel("Live preview")
@@ -182,7 +190,7 @@ class PreviewBox(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("PreviewStatus")
         self.status.setWordWrap(True)
-        self.table = QTableWidget(len(LABELS), 2 + len(CHANNELS))
+        self.table = QTableWidget(len(self.labels), 2 + len(CHANNELS))
         self.table.setHorizontalHeaderLabels(["Label", "Score"] + [c.capitalize() for c in CHANNELS])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -191,8 +199,8 @@ class PreviewBox(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 130)
         self.table.setColumnWidth(1, 70)
-        for r, label in enumerate(LABELS):
-            self.table.setItem(r, 0, QTableWidgetItem(LABEL_TITLES[label]))
+        for r, label in enumerate(self.labels):
+            self.table.setItem(r, 0, QTableWidgetItem(label_title(label)))
         self.summary = QLabel("")
         self.summary.setObjectName("PreviewSummary")
         self.summary.setWordWrap(True)
@@ -225,9 +233,9 @@ class PreviewBox(QWidget):
         self.status.setText("Scoring…")
 
         def op() -> dict[str, dict[str, float]]:
-            if self.scorers is None:
-                self.scorers = [s for s in self.scorers_factory() if s is not None]
-            return {s.name: s.score([text])[0] for s in self.scorers}
+            if self.classifiers is None:
+                self.classifiers = self.classifiers_factory()
+            return preview_scores(self.classifiers, text)
 
         run_task(op, self._on_scored, self._on_failed, parent=self)
 
@@ -255,14 +263,14 @@ class PreviewBox(QWidget):
         except ValueError as exc:
             self.summary.setText(f"⚠ {exc}")
             return
-        main = next(iter(self.scores.values()), {})
+        main = {label: score for scores in self.scores.values() for label, score in scores.items()}
         worst: dict[str, str] = {}
-        for r, label in enumerate(LABELS):
+        for r, label in enumerate(self.labels):
             score = main.get(label)
-            others = [f"{name}: {s.get(label, 0):.2f}" for name, s in list(self.scores.items())[1:]]
+            owner = next((name for name, s in self.scores.items() if label in s), None)
             item = QTableWidgetItem("—" if score is None else f"{score:.2f}")
-            if others:
-                item.setToolTip("\n".join(others))
+            if owner:
+                item.setToolTip(f"scored by {owner}")
             self.table.setItem(r, 1, item)
             for c, channel in enumerate(CHANNELS, start=2):
                 if score is None:
@@ -286,7 +294,7 @@ class PreviewBox(QWidget):
 
     def decision_for(self, channel: str) -> str:
         """The strongest action the edited policy takes on the scored text in ``channel``."""
-        main = next(iter(self.scores.values()), {})
+        main = {label: score for scores in self.scores.values() for label, score in scores.items()}
         decisions = self.policy_source().decide(channel, 0, 1, "", main)
         return decisions[0].action if decisions else "allow"
 
@@ -294,3 +302,31 @@ class PreviewBox(QWidget):
 def _rank(action: str) -> int:
     return severity(action)
 
+
+
+def label_title(label: str) -> str:
+    """"severe_toxicity" -> "Severe toxicity"; "harm.self_harm" -> "Harm: self harm"."""
+    if label in LABEL_TITLES:
+        return LABEL_TITLES[label]
+    head, _, tail = label.rpartition(".")
+    text = tail.replace("_", " ")
+    return f"{head.replace('_', ' ').capitalize()}: {text}" if head else text.capitalize()
+
+
+def preview_scores(classifiers: list[Classifier], text: str) -> dict[str, dict[str, float]]:
+    """Each usable classifier's highest score per label over the text, through the guard pipeline's own
+    ``classify`` (segments, rolling windows, language routing), as the chat would judge an answer."""
+    pipe = GuardPipeline(Policy(), classifiers, None, None)
+    status = pipe.prepare()
+    pipe.classify("answer", text)
+    owner = {label: c.name for c in classifiers for label in c.labels}
+    out: dict[str, dict[str, float]] = {}
+    for segment in pipe.segments:
+        for key in ("scores", "window"):
+            for label, score in (segment.get(key) or {}).items():
+                name = owner.get(label, "?")
+                out.setdefault(name, {})
+                out[name][label] = max(out[name].get(label, 0.0), float(score))
+    if not out and not any(st.state.value == "active" for st in status.classifiers.values()):
+        raise RuntimeError("No classifier available: " + "; ".join(status.messages or ["none is installed"]))
+    return out

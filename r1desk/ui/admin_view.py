@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QGroupBox, QHBo
 from r1desk import settings as settings_mod
 from r1desk.core.roles import ADMIN, AUDITOR, RoleStore
 from r1desk.errors import UserFacingError
+from r1desk.core.guard.classifier import REGISTRY, Classifier
 from r1desk.settings import Settings, settings_diff, settings_from_dict
 from r1desk.ui import theme
 from r1desk.ui.admin_form import SettingsForm
@@ -29,14 +31,9 @@ from r1desk.ui.tasks import show_error
 log = logging.getLogger("r1desk.ui")
 
 
-def default_scorers(settings: Settings) -> list[Any]:
+def default_classifiers(settings: Settings) -> list[Classifier]:
     """The classifiers the chat would use (loaded lazily, off the GUI thread, by the preview)."""
-    from r1desk.core.guard.toxicity import make_scorers
-
-    g = settings.guard
-    main, extra = make_scorers(g.model_type, multilingual=g.multilingual, device=g.device,
-                               num_threads=g.num_threads)
-    return [main, extra]
+    return REGISTRY.build(settings.guard_config())
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -51,7 +48,8 @@ class AdminView(QWidget):
     settings_saved = Signal(object)   # the new Settings, after a successful save
 
     def __init__(self, *, audit: Any = None, settings: Settings | None = None, settings_path: Path | None = None,
-                 roles: RoleStore | None = None, scorers_factory: Any = None, actor: str = ADMIN,
+                 roles: RoleStore | None = None, classifiers_factory: Callable[[], list[Classifier]] | None = None,
+                 actor: str = ADMIN,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.audit = audit
@@ -64,7 +62,7 @@ class AdminView(QWidget):
 
         # -- policy tab
         self.policy_editor = PolicyEditor(values["guard"], self.locked)
-        factory = scorers_factory or (lambda: default_scorers(self.settings))
+        factory = classifiers_factory or (lambda: default_classifiers(self.settings))
         self.preview = PreviewBox(self.policy_editor.policy, factory)
         self.policy_editor.changed.connect(self._on_changed)
         self.policy_editor.changed.connect(self.preview.redecide)

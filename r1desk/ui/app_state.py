@@ -93,7 +93,8 @@ class AppState(QObject):
             audit = self.session_kwargs.pop("audit", _UNSET)
             if audit is _UNSET:
                 audit = AuditLog()
-            self.session = ChatSession(self.engine, audit=audit, settings=self.settings, **self.session_kwargs)
+            self.session = ChatSession(self.engine, audit=audit, config=self.settings.chat_config(),
+                                       **self.session_kwargs)
             guard = getattr(self.session, "guard", None)
             if guard is not None and hasattr(guard, "preload"):
                 try:
@@ -125,8 +126,8 @@ class AppState(QObject):
             from r1desk.settings import save_settings
 
             self.settings = dataclasses.replace(self.settings, last_model_path=path)
-            if self.session is not None and hasattr(self.session, "settings"):
-                self.session.settings = self.settings
+            if self.session is not None:
+                self.session.update_config(self.settings.chat_config())
             save_settings(self.settings)
         except Exception:  # remembering is a convenience: never fail a load over it
             log.exception("could not save the last model path")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QLineEdit, QMenu, QPushButton, QSplitter, QTableView, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
-from r1desk.core.guard.policy import CHANNELS, LABELS
+from r1desk.core.guard.policy import CHANNELS, known_labels
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
@@ -64,7 +64,7 @@ class AuditorView(QWidget):
                               "Only turns with a guard decision in this channel")
         self.action = _combo([("Any action", None), ("Flagged", "flag"), ("Redacted", "redact"),
                               ("Blocked", "block")], "Only turns with a decision taking this action")
-        self.label = _combo([("Any label", None)] + [(lb.replace("_", " ").capitalize(), lb) for lb in LABELS],
+        self.label = _combo([("Any label", None)] + [(lb.replace("_", " ").capitalize(), lb) for lb in known_labels()],
                             "Only turns with a decision for this classifier label")
         self.mixing = _combo([("Any language", None), ("Mixed languages", True), ("Single language", False)],
                              "Language mixing")

@@ -121,5 +121,5 @@ def apply_settings(state: Any, settings: Any) -> None:
     """The new settings apply from the next turn: the app state and the live chat session."""
     state.settings = settings
     session = getattr(state, "session", None)
-    if session is not None and hasattr(session, "update_settings"):
-        session.update_settings(settings)
+    if session is not None:
+        session.update_config(settings.chat_config())

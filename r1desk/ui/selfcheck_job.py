@@ -11,9 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from r1desk.core.chat import ChatSession
+    from r1desk.core.config import ChatConfig
+    from r1desk.core.engine import Engine
+    from r1desk.storage.auditlog import AuditLog
 
 
 log = logging.getLogger("r1desk.ui.selfcheck")
@@ -31,17 +37,18 @@ class ProgressRelay(QObject):
 def shared_guard_factory(state: Any) -> Callable[..., Any]:
     """A ``session_factory`` for ``run_model_selfcheck`` that reuses the chat's classifiers.
 
-    Each guard mode gets its own GuardSession (its own settings: "off" is monitor mode) around the
-    scorer, multilingual scorer and language id the chat session already holds."""
+    Each guard mode gets its own GuardSession (its own configuration: "off" is monitor mode) around the
+    classifiers and language id the chat session already holds (loaded once)."""
     from r1desk.core.chat import ChatSession
     from r1desk.core.guard.session import GuardSession
 
-    def make(engine: Any, *, audit: Any, settings: Any, guarded: bool = True) -> Any:
-        chat_guard = getattr(getattr(state, "session", None), "guard", None)
-        guard = GuardSession(settings, enabled=guarded, scorer=getattr(chat_guard, "scorer", None),
-                             multilingual=getattr(chat_guard, "multilingual", None),
-                             langid=getattr(chat_guard, "langid", None))
-        return ChatSession(engine, audit=audit, settings=settings, guard=guard, guarded=guarded)
+    def make(engine: Engine, *, audit: AuditLog | None, config: ChatConfig, guarded: bool = True) -> ChatSession:
+        session = state.session
+        chat_guard = session.guard if session is not None else None
+        guard = GuardSession(config.guard, enabled=guarded,
+                             classifiers=chat_guard.classifiers if chat_guard is not None else (),
+                             langid=chat_guard.langid if chat_guard is not None else None)
+        return ChatSession(engine, audit=audit, config=config, guard=guard, guarded=guarded)
 
     return make
 
@@ -66,7 +73,7 @@ def selfcheck_op(state: Any, opts: Any, relay: ProgressRelay, cancel: threading.
 
             audit = own_audit = AuditLog()
         try:
-            return run_model_selfcheck(opts, settings=settings, audit=audit, engine=engine,
+            return run_model_selfcheck(opts, config=settings.chat_config(), audit=audit, engine=engine,
                                        session_factory=factory, progress=relay.report, cancel=cancel)
         finally:
             if own_audit is not None:

@@ -55,11 +55,11 @@ def test_empty_prompt_is_a_clear_error(tiny_r1_path, capsys, monkeypatch):
 
 
 def test_blocked_turn_exits_3(tiny_r1_path, capsys, monkeypatch):
-    import r1desk.core.guard.session as guard_session
+    from r1desk.core.guard.classifier import REGISTRY
+    from r1desk.core.guard.toxicity import ToxicityClassifier
 
-    monkeypatch.setattr(guard_session, "make_scorers",
-                        lambda *a, **k: (ScriptedScorer({"FORBIDDEN": {"threat": 0.99}}), None))
-    assert main(["chat", "-m", str(tiny_r1_path), "-p", "say FORBIDDEN things", "--json"]) == 3
+    with REGISTRY.overridden(ToxicityClassifier(ScriptedScorer({"FORBIDDEN": {"threat": 0.99}}))):
+        assert main(["chat", "-m", str(tiny_r1_path), "-p", "say FORBIDDEN things", "--json"]) == 3
     data = json.loads(capsys.readouterr().out)
     assert data["blocked"] is True and data["finish_reason"] == "blocked" and data["answer"] == ""
 

@@ -11,6 +11,7 @@ from r1desk.core.events import (Blocked, Delta, GuardDecision, Notice, PromptBlo
                                 TurnStarted)
 from r1desk.core.guard.langid import LangId
 from r1desk.core.guard.session import GuardSession
+from r1desk.core.guard.toxicity import ToxicityClassifier
 from r1desk.errors import ContextOverflowError
 from r1desk.settings import RuleSetting, Settings
 from r1desk.storage.auditlog import AuditLog
@@ -34,8 +35,9 @@ def audit(tmp_path):
 
 def make_session(engine, audit, langid, *, scorer=None, settings=None) -> ChatSession:
     settings = settings or Settings()
-    guard = GuardSession(settings, scorer=scorer or ScriptedScorer(), langid=langid)
-    return ChatSession(engine, audit=audit, settings=settings, guard=guard)
+    guard = GuardSession(settings.guard_config(), classifiers=[ToxicityClassifier(scorer or ScriptedScorer())],
+                         langid=langid)
+    return ChatSession(engine, audit=audit, config=settings.chat_config(), guard=guard)
 
 
 def run(session: ChatSession, req: TurnRequest, cancel: threading.Event | None = None) -> list:

@@ -1,7 +1,9 @@
 """Run the r1desk CLI on a hostile input in a child process with hard limits, and measure it.
 
 The child runs in its own session (process group), under RLIMIT_AS, with a wall-clock timeout after
-which the whole group is killed. Its peak RSS comes from wait4(), per child.
+which the whole group is killed. Its peak RSS is the child's own VmHWM, written by a small wrapper
+at exit: wait4()'s ru_maxrss also counts the pages the child inherited from this (large) test process
+when it was forked, so it is only the fallback (for a child killed before it could write).
 """
 from __future__ import annotations
 
@@ -18,6 +20,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = 1536 << 20       # address space for one CLI run (Python + numpy + jinja ~ 700 MB of AS)
 TIMEOUT_S = 20.0
+# runs r1desk's CLI and, at exit, writes this process's peak resident set (VmHWM, kB) to $R1DESK_HWM_FILE
+_WRAPPER = ("import atexit, os, sys\n"
+            "def _hwm():\n"
+            "    with open('/proc/self/status') as f, open(os.environ['R1DESK_HWM_FILE'], 'w') as out:\n"
+            "        out.write(next(l.split()[1] for l in f if l.startswith('VmHWM')))\n"
+            "atexit.register(_hwm)\n"
+            "sys.argv[0] = 'r1desk'\n"
+            "from r1desk.cli import main\n"
+            "sys.exit(main())\n")
 
 
 @dataclass
@@ -42,7 +53,10 @@ def run_cli(args: list[str | bytes], *, home: Path, stdin: bytes = b"", timeout:
             memory_limit: int | None = MEMORY_LIMIT, code_root: Path = REPO) -> Run:
     """``python -m r1desk ARGS`` from ``code_root`` (another checkout measures the old code)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_", "PYTEST"))}
+    hwm_file = Path(home) / f"hwm-{time.monotonic_ns()}.txt"
+    Path(home).mkdir(parents=True, exist_ok=True)
     env.update({"R1DESK_HOME": str(home), "PYTHONPATH": str(code_root), "HF_HUB_OFFLINE": "1",
+                "R1DESK_HWM_FILE": str(hwm_file),
                 "QT_QPA_PLATFORM": "offscreen", "PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"})
 
     def limits() -> None:
@@ -51,7 +65,8 @@ def run_cli(args: list[str | bytes], *, home: Path, stdin: bytes = b"", timeout:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "r1desk", *args], cwd=code_root, env=env,
+    command = [sys.executable, "-c", _WRAPPER] if sys.platform == "linux" else [sys.executable, "-m", "r1desk"]
+    proc = subprocess.Popen([*command, *args], cwd=code_root, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, preexec_fn=limits)
     killed = threading.Event()
@@ -91,4 +106,13 @@ def run_cli(args: list[str | bytes], *, home: Path, stdin: bytes = b"", timeout:
     seconds = time.monotonic() - started
     rc = None if killed.is_set() else proc.returncode
     return Run(rc, out.get("stdout", b"").decode("utf-8", "replace"), out.get("stderr", b"").decode("utf-8", "replace"),
-               seconds, usage.ru_maxrss / 1024, killed.is_set())
+               seconds, _peak_kb(hwm_file, usage.ru_maxrss) / 1024, killed.is_set())
+
+
+def _peak_kb(hwm_file: Path, fallback_kb: int) -> int:
+    try:
+        return int(hwm_file.read_text())
+    except (OSError, ValueError):
+        return fallback_kb
+    finally:
+        hwm_file.unlink(missing_ok=True)

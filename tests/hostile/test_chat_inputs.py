@@ -10,6 +10,7 @@ from r1desk.core.chat import ChatSession, TurnRequest
 from r1desk.core.events import Notice, TurnFinished, TurnStarted
 from r1desk.core.guard.langid import LangId
 from r1desk.core.guard.session import GuardSession
+from r1desk.core.guard.toxicity import ToxicityClassifier
 from r1desk.settings import Settings
 from r1desk.storage.auditlog import AuditLog
 from tests.hostile import builders as b
@@ -20,8 +21,8 @@ from tests.support.scorers import ScriptedScorer
 def session(smollm2_engine, tmp_path):
     settings = Settings()
     audit = AuditLog(tmp_path / "audit.db")
-    guard = GuardSession(settings, scorer=ScriptedScorer(), langid=LangId())
-    chat = ChatSession(smollm2_engine, audit=audit, settings=settings, guard=guard)
+    guard = GuardSession(settings.guard_config(), classifiers=[ToxicityClassifier(ScriptedScorer())], langid=LangId())
+    chat = ChatSession(smollm2_engine, audit=audit, config=settings.chat_config(), guard=guard)
     original = smollm2_engine.info
     yield chat
     smollm2_engine.info = original

@@ -2,7 +2,7 @@
 garbage, so the scores are scripted by the text instead of a classifier's judgement."""
 from __future__ import annotations
 
-from r1desk.core.guard.policy import LABELS
+from r1desk.core.guard.toxicity import LABELS
 
 
 class ScriptedScorer:

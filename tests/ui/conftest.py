@@ -55,6 +55,7 @@ def captured_dialogs(monkeypatch) -> list[Any]:
 def make_window(qtbot, captured_dialogs) -> Iterator[Callable[..., Any]]:
     """make_window(engine=None, settings=None, scorer=None) -> a shown MainWindow, session ready."""
     from r1desk.core.guard.session import GuardSession
+    from r1desk.core.guard.toxicity import ToxicityClassifier
     from r1desk.ui import theme
     from r1desk.ui.app_state import AppState
     from r1desk.ui.main_window import MainWindow
@@ -65,7 +66,7 @@ def make_window(qtbot, captured_dialogs) -> Iterator[Callable[..., Any]]:
 
     def make(engine: Any = None, settings: S.Settings | None = None, scorer: Any = None) -> Any:
         settings = settings or ui_settings()
-        guard = GuardSession(settings, scorer=scorer or ScriptedScorer())
+        guard = GuardSession(settings.guard_config(), classifiers=[ToxicityClassifier(scorer or ScriptedScorer())])
         state = AppState(settings=settings, engine=engine, session_kwargs={"guard": guard})
         window = MainWindow(state)
         qtbot.addWidget(window)

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from r1desk import settings as settings_mod
 from r1desk.core.roles import ADMIN, AUDITOR, RoleStore, ScryptParams
+from r1desk.core.guard.policy import Policy
+from r1desk.core.guard.toxicity import ToxicityClassifier
 from r1desk.errors import AccessDeniedError
 from r1desk.settings import load_settings
 from r1desk.ui.admin_view import AdminView
@@ -40,7 +42,7 @@ def admin(qtbot, audit):
     roles = RoleStore(audit=audit.log_admin_event, params=ScryptParams(n=2 ** 10))
     roles.set_initial(ADMIN, "admin passphrase")
     roles.set_initial(AUDITOR, "auditor passphrase")
-    view = AdminView(audit=audit, roles=roles, scorers_factory=lambda: [KeywordScorer()])
+    view = AdminView(audit=audit, roles=roles, classifiers_factory=lambda: [ToxicityClassifier(KeywordScorer())])
     qtbot.addWidget(view)
     return view
 
@@ -61,10 +63,10 @@ def test_threshold_change_saved_audited_and_used_next_turn(qtbot, admin, audit):
     row.action.setCurrentIndex(row.action.findData("block"))
 
     class Session:                      # what the chat window holds; apply_settings feeds it
-        settings = None
+        config = None
 
-        def update_settings(self, s):
-            self.settings = s
+        def update_config(self, c):
+            self.config = c
 
     class State:
         settings = admin.settings
@@ -79,7 +81,8 @@ def test_threshold_change_saved_audited_and_used_next_turn(qtbot, admin, audit):
     decided = load_settings().policy().decide("answer", 0, 4, "x", text_scores)
     assert [(d.action, d.threshold) for d in decided] == [("block", 0.4)]
     # ... and the running session got it for its next turn
-    assert state.session.settings is new and state.settings is new
+    assert state.session.config == new.chat_config() and state.settings is new
+    assert Policy.from_config(state.session.config.guard).decide("answer", 0, 4, "x", {"toxicity": 0.45})[0].action == "block"
     assert new.policy().decide("answer", 0, 4, "x", {"toxicity": 0.45})[0].action == "block"
     # audited: one event with old -> new for each changed key
     event = audit.list_admin_events(action="settings.change")[0]
@@ -143,7 +146,7 @@ def test_preview_reports_a_missing_classifier(qtbot, audit):
     def broken():
         raise ClassifierUnavailableError("Detoxify weights are not installed")
 
-    view = AdminView(audit=audit, scorers_factory=broken)
+    view = AdminView(audit=audit, classifiers_factory=broken)
     qtbot.addWidget(view)
     view.preview.text.setPlainText("hello")
     view.preview.score_now()
@@ -155,7 +158,7 @@ def test_site_locked_keys_are_read_only(qtbot, audit, warnings):
     site.parent.mkdir(parents=True, exist_ok=True)
     site.write_text(json.dumps({"guard": {"rules": {"answer": {"threat": {"threshold": 0.3, "action": "block"}}}},
                                 "generation": {"temperature": 0.6}}))
-    view = AdminView(audit=audit, scorers_factory=lambda: [])
+    view = AdminView(audit=audit, classifiers_factory=lambda: [])
     qtbot.addWidget(view)
     assert not view.policy_editor.row("answer", "threat").spin.isEnabled()
     assert view.policy_editor.row("answer", "insult").spin.isEnabled()
@@ -209,7 +212,7 @@ def test_passphrase_change(admin, audit, warnings):
 def test_an_unwritable_settings_file_is_a_message_not_a_crash(qtbot, tmp_path, warnings):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    view = AdminView(settings_path=blocker / "settings.json", scorers_factory=lambda: [KeywordScorer()])
+    view = AdminView(settings_path=blocker / "settings.json", classifiers_factory=lambda: [ToxicityClassifier(KeywordScorer())])
     qtbot.addWidget(view)
     view.policy_editor.row("answer", "toxicity").spin.setValue(0.4)
     assert not view.save()
@@ -225,7 +228,7 @@ def test_a_locked_audit_log_does_not_undo_a_saved_change(qtbot, captured_dialogs
             raise AuditStoreLockedError("The audit log is locked by another program")
 
     view = AdminView(audit=LockedAudit(), roles=RoleStore(params=ScryptParams(n=2 ** 10)),
-                     scorers_factory=lambda: [KeywordScorer()])
+                     classifiers_factory=lambda: [ToxicityClassifier(KeywordScorer())])
     qtbot.addWidget(view)
     view.policy_editor.row("answer", "toxicity").spin.setValue(0.4)
     with qtbot.waitSignal(view.settings_saved):

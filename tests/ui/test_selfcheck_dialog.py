@@ -256,7 +256,7 @@ def test_cancel_mid_run_reports_cancelled_and_reenables_start(qtbot, make_window
 def test_a_failed_run_is_shown_and_start_comes_back(qtbot, make_window, tiny_r1_engine, captured_dialogs, tmp_path):
     from r1desk.errors import UserFacingError
 
-    def broken_session(engine, *, audit, settings, guarded=True):
+    def broken_session(engine, *, audit, config, guarded=True):
         raise UserFacingError("the toxicity classifier weights are missing")
 
     window = make_window(engine=tiny_r1_engine)

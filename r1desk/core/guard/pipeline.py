@@ -25,9 +25,10 @@ from typing import Any, Union
 from r1desk.core.events import Blocked, GuardDecision, LanguageReport, Notice, Redacted
 from r1desk.core.guard.langid import LangId, detect_language
 from r1desk.core.guard.langlock import MIN_SEGMENT_LETTERS, LanguageLock, resolve_target
-from r1desk.core.guard.policy import Decision, Policy, severity, strongest
+from r1desk.core.guard.classifier import Classifier, ClassifierStatus, Granularity, Item, Judgement, State
+from r1desk.core.guard.config import GuardConfig
+from r1desk.core.guard.policy import Decision, Policy, severity, strongest  # noqa: F401 - re-exported
 from r1desk.core.guard.segmenter import Segment, Segmenter
-from r1desk.core.guard.toxicity import Scorer, covered
 from r1desk.errors import ClassifierUnavailableError
 
 log = logging.getLogger("r1desk.guard")
@@ -44,17 +45,35 @@ WORKER_NICE = 5
 
 @dataclass
 class GuardStatus:
-    """Which filters are active, for the disclosure bar and the audit log. Never silently off."""
+    """Which filters are active, for the disclosure bar and the audit log. Never silently off: a
+    classifier that is not in ``classifiers`` is reported as unavailable, never as active."""
 
-    toxicity: str = "active"  # active | unavailable | disabled
-    toxicity_model: str | None = None
+    classifiers: dict[str, ClassifierStatus] = field(default_factory=dict)
     language: str = "active"  # active | unavailable | off
     target_language: str | None = None
-    coverage_limited: list[str] = field(default_factory=list)  # languages scored by an English-only model
+    coverage_limited: list[str] = field(default_factory=list)  # languages a classifier does not cover well
     messages: list[str] = field(default_factory=list)
 
+    def state_of(self, name: str) -> State:
+        found = self.classifiers.get(name)
+        return found.state if found is not None else State.UNAVAILABLE
+
+    @property
+    def toxicity(self) -> str:
+        """The Detoxify classifier's state (as a word), "unavailable" when there is none."""
+        return self.state_of("toxicity").value
+
+    @property
+    def toxicity_model(self) -> str | None:
+        found = self.classifiers.get("toxicity")
+        return found.model if found is not None else None
+
     def summary(self) -> str:
-        parts = [f"toxicity filter {self.toxicity}" + (f" ({self.toxicity_model})" if self.toxicity_model else "")]
+        parts = [st.describe().lower() if st.state is not State.ACTIVE else
+                 f"{st.title.lower()} active" + (f" ({st.model})" if st.model else "")
+                 for st in self.classifiers.values()]
+        if not self.classifiers:
+            parts.append("no content filter configured")
         parts.append(f"language lock {self.language}" + (f" ({self.target_language})" if self.target_language
                                                           else ""))
         if self.coverage_limited:
@@ -62,7 +81,8 @@ class GuardStatus:
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"toxicity": self.toxicity, "toxicity_model": self.toxicity_model, "language": self.language,
+        return {"classifiers": {n: st.to_dict() for n, st in self.classifiers.items()},
+                "toxicity": self.toxicity, "toxicity_model": self.toxicity_model, "language": self.language,
                 "target_language": self.target_language, "coverage_limited": list(self.coverage_limited),
                 "messages": list(self.messages)}
 
@@ -78,14 +98,13 @@ def block_notice(decision: Decision) -> str:
 
 
 class GuardPipeline:
-    def __init__(self, policy: Policy, scorer: Scorer | None, langid: LangId | None,
-                 target_language: str | None, *, multilingual: Scorer | None = None, window_segments: int = 3,
-                 max_segment_chars: int = 400, language_action: str = "flag", min_share: float = 0.9,
-                 toxicity_enabled: bool = True, worker_nice: int | None = None) -> None:
+    def __init__(self, policy: Policy, classifiers: list[Classifier], langid: LangId | None,
+                 target_language: str | None, *, window_segments: int = 3, max_segment_chars: int = 400,
+                 language_action: str = "flag", min_share: float = 0.9, enabled: bool = True,
+                 worker_nice: int | None = None) -> None:
         self.policy = policy
         self.worker_nice = WORKER_NICE if worker_nice is None else worker_nice
-        self.scorer = scorer
-        self.multilingual = multilingual
+        self.classifiers: list[Classifier] = list(classifiers)
         self.langid = langid
         self.window_segments = max(1, window_segments)
         self.max_segment_chars = max_segment_chars
@@ -93,7 +112,7 @@ class GuardPipeline:
         self.block_decision: Decision | None = None
         self.decisions: list[Decision] = []
         self.segments: list[dict[str, Any]] = []  # per-segment scores and languages, for --json and the log
-        self.status = GuardStatus(toxicity_model=getattr(scorer, "name", None))
+        self.status = GuardStatus(classifiers={c.name: c.status() for c in self.classifiers})
         self._target_setting = target_language
         self.lock = LanguageLock(None if target_language in (None, "auto", "off") else target_language, langid,
                                  action=language_action, min_share=min_share)
@@ -111,22 +130,23 @@ class GuardPipeline:
         self._worker: threading.Thread | None = None
         self._notified: set[str] = set()
         self._prepared = False
-        if not toxicity_enabled:  # `--no-guard`: off on purpose, and shown as such
-            self.scorer = self.multilingual = None
-            self.status.toxicity = "disabled"
-            self.status.messages.append("toxicity filter disabled for this session")
-        elif scorer is None:
-            self._mark_unavailable("no toxicity classifier is configured")
+        self._active: list[Classifier] = list(self.classifiers)
+        self._prompt_text = ""
+        if not enabled:  # `--no-guard`: off on purpose, and shown as such
+            self._active = []
+            for c in self.classifiers:
+                self.status.classifiers[c.name] = ClassifierStatus(c.name, c.title, State.DISABLED,
+                                                                   message="disabled for this session")
+                self.status.messages.append(f"{c.title.lower()} disabled for this session")
 
     @classmethod
-    def from_settings(cls, settings: Any, scorer: Scorer | None, langid: LangId | None, *,
-                      target_language: str | None = None, multilingual: Scorer | None = None) -> GuardPipeline:
-        """Build from r1desk.settings.Settings; ``target_language`` overrides settings.language.target."""
-        target = settings.language.target if target_language is None else target_language
-        return cls(settings.policy(), scorer, langid, target, multilingual=multilingual,
-                   window_segments=settings.guard.window_segments,
-                   max_segment_chars=settings.guard.max_segment_chars,
-                   language_action=settings.language.action, min_share=settings.language.min_share)
+    def from_config(cls, config: GuardConfig, classifiers: list[Classifier], langid: LangId | None, *,
+                    target_language: str | None = None, enabled: bool = True) -> GuardPipeline:
+        """Build from a GuardConfig; ``target_language`` overrides its language target."""
+        target = config.language_target if target_language is None else target_language
+        return cls(Policy.from_config(config), classifiers, langid, target,
+                   window_segments=config.window_segments, max_segment_chars=config.max_segment_chars,
+                   language_action=config.language_action, min_share=config.min_share, enabled=enabled)
 
     # --- status ----------------------------------------------------------------------------------
     def _emit(self, *events: GuardEvent) -> None:
@@ -139,35 +159,36 @@ class GuardPipeline:
         self._notified.add(key)
         self._emit(Notice(kind, message))
 
-    def _mark_unavailable(self, reason: str) -> None:
-        if self.status.toxicity != "unavailable":
-            self.status.toxicity = "unavailable"
-            self.status.messages.append(f"toxicity filter unavailable: {reason}")
+    def _mark_unavailable(self, classifier: Classifier, reason: str) -> None:
+        """A classifier cannot judge: stop calling it, say so in the status, in a notice and (once) the log."""
+        if classifier in self._active:
+            self._active.remove(classifier)
+        if f"unavailable:{classifier.name}" not in self._notified:
+            self.status.classifiers[classifier.name] = ClassifierStatus(
+                classifier.name, classifier.title, State.UNAVAILABLE, getattr(classifier, "model", None), reason)
+            self.status.messages.append(f"{classifier.title.lower()} unavailable: {reason}")
             if reason not in _LOGGED_UNAVAILABLE:      # every turn says so in a notice; the log once
                 _LOGGED_UNAVAILABLE.add(reason)
-                log.warning("toxicity filter unavailable: %s", reason)
-        self._notice_once("toxicity", "classifier_unavailable", f"Toxicity filter unavailable: {reason}")
+                log.warning("%s unavailable: %s", classifier.title.lower(), reason)
+        self._notice_once(f"unavailable:{classifier.name}", "classifier_unavailable",
+                          f"{classifier.title} unavailable: {reason}")
 
     def prepare(self) -> GuardStatus:
         """Load the classifiers now (not on the first segment), so the status is known before generation."""
         if self._prepared:
             return self.status
         self._prepared = True
-        for s in (self.scorer, self.multilingual):
-            load = getattr(s, "load", None)
-            if load is None:
-                continue
+        for c in list(self._active):
             try:
-                load()
+                c.load()
             except ClassifierUnavailableError as exc:
-                if s is self.scorer:
-                    self._mark_unavailable(exc.message)
-                    self.scorer = None
-                else:
-                    self.multilingual = None
-                    log.warning("multilingual toxicity model unavailable: %s", exc)
-        for note in getattr(self.scorer, "notes", []):
-            self.status.messages.append(note)
+                self._mark_unavailable(c, _reason(exc.message))
+                continue
+            st = c.status()
+            self.status.classifiers[c.name] = st
+            if st.state is not State.ACTIVE:
+                self._mark_unavailable(c, st.message or st.state.value)
+            self.status.messages.extend(st.notes)
         if self.langid is not None:
             try:
                 self.langid.load()
@@ -182,10 +203,11 @@ class GuardPipeline:
     def check_prompt(self, text: str) -> list[Decision]:
         """Score the user's prompt synchronously (before generation) and resolve an 'auto' target."""
         self.resolve_language(text)
+        self._prompt_text = text
         seg = Segmenter("prompt", self.max_segment_chars)
         segments = seg.feed(text) + seg.flush()
         decisions = self._process(segments, text_of={"prompt": text})
-        return decisions
+        return decisions + self._judge_whole("prompt", text)
 
     def resolve_language(self, prompt: str) -> str | None:
         """Settle an 'auto' target from the user's prompt (once); returns the target language."""
@@ -206,7 +228,7 @@ class GuardPipeline:
             return self.check_prompt(text)
         self.prepare()
         seg = Segmenter(channel, self.max_segment_chars)
-        return self._process(seg.feed(text) + seg.flush(), text_of={channel: text})
+        return self._process(seg.feed(text) + seg.flush(), text_of={channel: text}) + self._judge_whole(channel, text)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every fed segment has been scored (tests, benchmarks); False on timeout."""
@@ -266,7 +288,8 @@ class GuardPipeline:
                     self._process(segs, text_of={ch: s.text for ch, s in self._segmenters.items()})
             except Exception:  # a bug: keep the guard honest about it rather than dying silently
                 log.exception("guard worker failed on %d segments", len(segs))
-                self._mark_unavailable("internal error while scoring (see the log)")
+                for classifier in list(self._active):
+                    self._mark_unavailable(classifier, "internal error while scoring (see the log)")
             finally:
                 with self._idle:
                     self._pending -= len(segs)
@@ -292,6 +315,9 @@ class GuardPipeline:
                 self._worker.join(timeout)
         if not done:
             self._notice_once("timeout", "guard_timeout", "The last segments were not scored in time.")
+        elif not self.blocked.is_set():
+            for channel, segmenter in self._segmenters.items():
+                self._judge_whole(channel, segmenter.text)
         self._emit(*self._language_events())
         return self.poll()
 
@@ -328,27 +354,32 @@ class GuardPipeline:
         lang, prob = detect_language(self.langid, text)
         return (lang, prob) if prob >= 0.5 and lang != "und" else (None, prob)
 
-    def _route(self, language: str | None) -> Scorer | None:
-        """Which scorer judges this language; notes limited coverage when none does."""
-        if self.scorer is None:
-            return None
-        if language is None:
-            return self.scorer
-        chosen = covered((self.scorer, self.multilingual), language)
-        if chosen is not None:
-            return chosen
+    def _coverage_limited(self, classifier: Classifier, language: str) -> None:
         if language not in self.status.coverage_limited:
             self.status.coverage_limited.append(language)
-            log.warning("toxicity coverage limited for %s (%s judges %s)", language, self.scorer.name,
-                        ", ".join(sorted(self.scorer.languages)))
-        self._notice_once(f"coverage:{language}", "coverage_limited",
-                          f"Toxicity coverage is limited for '{language}': {self.scorer.name} judges "
-                          f"{', '.join(sorted(self.scorer.languages))} well; install the multilingual model "
-                          f"for better coverage.")
-        return self.scorer
+            log.warning("%s coverage limited for %s", classifier.name, language)
+        covers = getattr(classifier, "coverage", None)
+        judged = f" judges {covers()} well" if callable(covers) and covers() else ""
+        self._notice_once(f"coverage:{classifier.name}:{language}", "coverage_limited",
+                          f"{classifier.title} coverage is limited for '{language}':{judged and ' it' + judged};"
+                          f" install the multilingual model for better coverage.")
+
+    def _judge(self, classifier: Classifier, items: list[Item]) -> list[Judgement] | None:
+        """One batched call; None when the classifier turned out to be unavailable."""
+        try:
+            judged = classifier.judge(items)
+        except ClassifierUnavailableError as exc:
+            self._mark_unavailable(classifier, _reason(exc.message))
+            return None
+        if len(judged) != len(items):
+            log.error("%s returned %d judgements for %d texts", classifier.name, len(judged), len(items))
+            self._mark_unavailable(classifier, "internal error while scoring (see the log)")
+            return None
+        return judged
 
     def _process(self, segments: list[Segment], *, text_of: dict[str, str]) -> list[Decision]:
-        """Measure language, score segments (+ rolling windows) in one batch per scorer, decide, emit."""
+        """Measure language, judge segments (+ rolling windows) with every classifier in one batch each,
+        decide, emit."""
         jobs: list[dict[str, Any]] = []
         for seg in segments:
             if self.blocked.is_set():
@@ -362,42 +393,67 @@ class GuardPipeline:
             recent = self._recent[seg.channel]
             recent.append(seg)
             jobs.append({"seg": seg, "window": False, "start": seg.start, "text": seg.text, "lang": lang,
-                         "record": record})
+                         "record": record, "results": []})
             if len(recent) >= 2:
                 w_start = recent[0].start
                 jobs.append({"seg": seg, "window": True, "start": w_start, "lang": lang, "record": record,
-                             "text": text_of[seg.channel][w_start:seg.end]})
-        if not jobs or self.scorer is None:
+                             "text": text_of[seg.channel][w_start:seg.end], "results": []})
+        if not jobs:
             return []
-        groups: dict[int, tuple[Scorer, list[dict[str, Any]]]] = {}
-        for job in jobs:
-            scorer = self._route(job["lang"])
-            if scorer is not None:
-                groups.setdefault(id(scorer), (scorer, []))[1].append(job)
-        for scorer, group in groups.values():
-            try:
-                scores = scorer.score([j["text"] for j in group])
-            except ClassifierUnavailableError as exc:
-                self.scorer = None
-                self._mark_unavailable(exc.message)
-                return []
-            for job, sc in zip(group, scores):
-                job["scores"], job["model"] = sc, scorer.name
+        for classifier in list(self._active):
+            if classifier.granularity is Granularity.TURN:
+                continue
+            mine = [j for j in jobs if not j["window"] or classifier.granularity is Granularity.WINDOW]
+            if not mine:
+                continue
+            judged = self._judge(classifier, [Item(j["seg"].channel, j["text"], j["lang"], self._prompt_text)
+                                              for j in mine])
+            for job, judgement in zip(mine, judged or []):
+                job["results"].append((classifier, judgement))
+                if judgement.coverage_limited and job["lang"]:
+                    self._coverage_limited(classifier, job["lang"])
         made: list[Decision] = []
         for job in jobs:
-            scores = job.get("scores")
-            if scores is None or self.blocked.is_set():
+            if not job["results"] or self.blocked.is_set():
                 continue
             seg: Segment = job["seg"]
-            job["record"]["window" if job["window"] else "scores"] = {k: round(v, 6) for k, v in scores.items()}
-            decided = self.policy.decide(seg.channel, job["start"], seg.end, job["text"], scores,
-                                         window=job["window"], language=job["lang"], model=job["model"])
+            merged = {k: round(v, 6) for _, j in job["results"] for k, v in j.scores.items()}
+            key = "window" if job["window"] else "scores"
+            job["record"][key] = {**(job["record"][key] or {}), **merged}
+            decided: list[Decision] = []
+            for classifier, judgement in job["results"]:
+                decided += self.policy.decide(seg.channel, job["start"], seg.end, job["text"], judgement.scores,
+                                              window=job["window"], language=job["lang"], model=judgement.model,
+                                              classifier=classifier.name)
+            decided.sort(key=lambda d: (-severity(d.action), -d.score))
             if job["window"]:  # report only harm that the single segments did not already explain
                 seen = {(d.label, d.action) for d in self.decisions + made
                         if d.channel == seg.channel and d.start >= job["start"]}
                 decided = [d for d in decided if (d.label, d.action) not in seen]
             made.extend(decided)
             self._act(seg.channel, decided)
+        self.decisions.extend(made)
+        return made
+
+    def _judge_whole(self, channel: str, text: str) -> list[Decision]:
+        """Classifiers of TURN granularity judge a channel's whole text once it is complete."""
+        whole = [c for c in self._active if c.granularity is Granularity.TURN]
+        if not whole or not text.strip() or self.blocked.is_set():
+            return []
+        lang, _ = self._language_of(text[:2000])
+        made: list[Decision] = []
+        for classifier in whole:
+            judged = self._judge(classifier, [Item(channel, text, lang, self._prompt_text)])
+            if not judged:
+                continue
+            judgement = judged[0]
+            self.segments.append({"channel": channel, "start": 0, "end": len(text), "text": text[:400],
+                                  "language": lang, "scores": dict(judgement.scores), "window": None,
+                                  "classifier": classifier.name, "raw": judgement.raw})
+            decided = self.policy.decide(channel, 0, len(text), text, judgement.scores, language=lang,
+                                         model=judgement.model, classifier=classifier.name)
+            made.extend(decided)
+            self._act(channel, decided)
         self.decisions.extend(made)
         return made
 
@@ -424,3 +480,9 @@ class GuardPipeline:
 
 
 strongest_action = strongest   # the one definition lives in core.guard.policy (r1desk.vocabulary)
+
+
+def _reason(message: str) -> str:
+    """"toxicity filter unavailable: X" -> "X" (the status adds the classifier's own title)."""
+    head, sep, rest = message.partition(" unavailable: ")
+    return rest if sep and len(head) < 40 else message

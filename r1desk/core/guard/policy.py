@@ -1,25 +1,10 @@
-"""The guard policy: for each channel (prompt, thinking, answer) and each label, a threshold and an action.
+"""The guard policy: for each channel (prompt, thinking, answer) and each classifier label, a threshold
+and an action.
 
-Default policy, and why
------------------------
-Detoxify scores *language* (insults, slurs, threats, explicit content), not intent, so the
-defaults stay conservative about blocking and lean on flags an auditor can review.
-
-* **prompt** — the user's own words. Blocking a user for quoting abuse they received is hostile,
-  so most labels only *flag* (logged, badge shown). Only clear severe toxicity and threats are
-  *blocked* before anything is generated. ``redact`` is not offered for the prompt: the model
-  either gets the prompt or it does not.
-* **thinking** — published assessments of R1 found the thinking trace less safe than its final
-  answer, and it routinely restates harmful requests while reasoning towards a refusal. Blocking
-  on thinking would kill good refusals, and the trace is collapsed (or hidden) by default, so
-  thinking is *flagged* at moderate thresholds (auditors see every hit) and only the worst
-  (severe toxicity, threats, sexual content) is *redacted* in case a user expands it.
-* **answer** — what the user reads. Ordinary toxicity is flagged; insults, obscenity and
-  identity attacks are redacted; severe toxicity, threats and sexual content *block* the turn
-  (generation stops, text not yet shown is withheld, a notice replaces the rest).
-
-Thresholds are probabilities from the classifier's sigmoid outputs (0–1). Admins calibrate them
-with ``r1desk classify``.
+Labels belong to the classifiers in ``core.guard.classifier.REGISTRY`` (unique across them), and each
+classifier brings its default rules and the reasoning behind them (Detoxify's: ``core.guard.toxicity``).
+The policy only merges those defaults with the admin's settings and applies them: a score at or above
+its rule's threshold takes the rule's action. Thresholds are probabilities (0–1).
 """
 from __future__ import annotations
 
@@ -28,16 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from r1desk.vocabulary import ACTIONS, CHANNEL_ACTIONS, CHANNELS, Action, severity
-from r1desk.vocabulary import strongest as strongest_of  # noqa: F401 - re-exported
+from r1desk.core.guard.classifier import REGISTRY, Rule
+from r1desk.core.guard.config import GuardConfig
+from r1desk.vocabulary import ACTIONS, CHANNEL_ACTIONS, CHANNELS, Action, severity  # noqa: F401 - re-exported
+from r1desk.vocabulary import strongest as strongest_of
 
-LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit")
+
+def known_labels() -> tuple[str, ...]:
+    """Every label of every registered classifier (the policy's rule keys)."""
+    return REGISTRY.labels()
 
 
-@dataclass(frozen=True)
-class Rule:
-    threshold: float
-    action: str
+def default_rules() -> dict[str, dict[str, Rule]]:
+    """The registered classifiers' default rules, channel -> label -> Rule."""
+    return REGISTRY.default_rules()
 
 
 @dataclass(frozen=True)
@@ -54,37 +43,16 @@ class Decision:
     action: str
     window: bool = False  # True when the rolling window of several segments crossed the threshold
     language: str | None = None  # detected language of the span, when known
-    model: str | None = None  # which classifier scored it
+    model: str | None = None  # which model scored it (e.g. detoxify-multilingual)
+    classifier: str | None = None  # which registered classifier owns the label
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel, "start": self.start, "end": self.end, "text": self.text,
             "label": self.label, "score": round(float(self.score), 6), "threshold": self.threshold,
             "action": self.action, "window": self.window, "language": self.language, "model": self.model,
+            "classifier": self.classifier,
         }
-
-
-def _r(threshold: float, action: str) -> Rule:
-    return Rule(threshold, action)
-
-
-DEFAULT_RULES: dict[str, dict[str, Rule]] = {
-    "prompt": {
-        "toxicity": _r(0.80, "flag"), "severe_toxicity": _r(0.70, "block"), "obscene": _r(0.80, "flag"),
-        "threat": _r(0.80, "block"), "insult": _r(0.80, "flag"), "identity_attack": _r(0.70, "flag"),
-        "sexual_explicit": _r(0.70, "flag"),
-    },
-    "thinking": {
-        "toxicity": _r(0.70, "flag"), "severe_toxicity": _r(0.60, "redact"), "obscene": _r(0.70, "flag"),
-        "threat": _r(0.70, "redact"), "insult": _r(0.70, "flag"), "identity_attack": _r(0.60, "flag"),
-        "sexual_explicit": _r(0.60, "redact"),
-    },
-    "answer": {
-        "toxicity": _r(0.50, "flag"), "severe_toxicity": _r(0.50, "block"), "obscene": _r(0.60, "redact"),
-        "threat": _r(0.60, "block"), "insult": _r(0.60, "redact"), "identity_attack": _r(0.50, "redact"),
-        "sexual_explicit": _r(0.60, "block"),
-    },
-}
 
 
 def validate_rule(channel: str, label: str, raw: Any) -> tuple[Rule | None, list[tuple[str, Any, str]]]:
@@ -114,20 +82,23 @@ class Policy:
 
     def __init__(self, rules: Mapping[str, Mapping[str, Rule]] | None = None,
                  enabled: Mapping[str, bool] | None = None) -> None:
-        merged = {ch: dict(DEFAULT_RULES[ch]) for ch in CHANNELS}
+        merged = default_rules()
+        labels_known = set(known_labels())
         for channel, labels in (rules or {}).items():
             if channel not in CHANNELS:
                 raise ValueError(f"unknown channel {channel!r}")
             for label, rule in labels.items():
-                if label not in LABELS:
-                    raise ValueError(f"unknown label {label!r}")
+                if label not in labels_known:
+                    raise ValueError(f"unknown label {label!r} (no registered classifier has it)")
                 merged[channel][label] = rule
         self.rules = merged
         self.enabled = {ch: True for ch in CHANNELS} | dict(enabled or {})
 
     @classmethod
-    def default(cls) -> Policy:
-        return cls()
+    def from_config(cls, config: GuardConfig) -> Policy:
+        rules = {ch: {lb: Rule(float(t), str(a)) for lb, (t, a) in labels.items()}
+                 for ch, labels in config.rules.items()}
+        return cls(rules, config.channels)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
@@ -153,7 +124,8 @@ class Policy:
         return self.rules[channel][label]
 
     def decide(self, channel: str, start: int, end: int, text: str, scores: Mapping[str, float], *,
-               window: bool = False, language: str | None = None, model: str | None = None) -> list[Decision]:
+               window: bool = False, language: str | None = None, model: str | None = None,
+               classifier: str | None = None) -> list[Decision]:
         """Every label whose score reaches its threshold with a non-allow action, most severe first."""
         if not self.enabled.get(channel, True):
             return []
@@ -163,7 +135,7 @@ class Policy:
             if rule is None or rule.action == "allow" or score < rule.threshold:
                 continue
             out.append(Decision(channel, start, end, text, label, float(score), rule.threshold, rule.action,
-                                window, language, model))
+                                window, language, model, classifier or REGISTRY.owner(label)))
         out.sort(key=lambda d: (-severity(d.action), -d.score))
         return out
 

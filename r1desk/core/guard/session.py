@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from r1desk.core.events import Blocked, LanguageReport, Notice, Redacted
-from r1desk.core.guard import weights
+from r1desk.core.guard.classifier import REGISTRY, Classifier, ClassifierStatus, State
+from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.langid import LangId
 from r1desk.core.guard.pipeline import GuardEvent, GuardPipeline, GuardStatus, block_notice
-from r1desk.core.guard.policy import Decision
-from r1desk.core.guard.toxicity import DetoxifyScorer, Scorer, make_scorers
+from r1desk.core.guard.policy import Decision, Policy
 
 log = logging.getLogger("r1desk.guard")
 
@@ -24,10 +26,10 @@ log = logging.getLogger("r1desk.guard")
 class TurnGuard:
     """One turn's guard. Thin over GuardPipeline; records the events it hands out."""
 
-    def __init__(self, pipeline: GuardPipeline, user_text: str, settings: Any) -> None:
+    def __init__(self, pipeline: GuardPipeline, user_text: str, config: GuardConfig) -> None:
         self.pipeline = pipeline
         self.user_text = user_text
-        self.settings = settings
+        self.config = config
         self.blocked = pipeline.blocked
         self._prompt_decisions: list[Decision] = []
         self._redactions: list[Redacted] = []
@@ -132,86 +134,82 @@ class TurnGuard:
                 **report}
 
     def policy_snapshot(self) -> dict[str, Any]:
-        s = self.settings
-        return {**self.pipeline.policy.to_dict(), "model_type": s.guard.model_type,
-                "window_segments": s.guard.window_segments, "max_segment_chars": s.guard.max_segment_chars,
-                "language": {"target": s.language.target, "action": s.language.action,
-                             "min_share": s.language.min_share},
+        return {**self.pipeline.policy.to_dict(), **self.config.snapshot(),
                 "status": self.pipeline.status.to_dict()}
 
 
 class GuardSession:
-    """Classifiers shared by every turn of a ChatSession; rebuilt when their settings change."""
+    """Classifiers shared by every turn of a ChatSession (from ``core.guard.classifier.REGISTRY``),
+    rebuilt when their configuration changes.
 
-    def __init__(self, settings: Any, *, enabled: bool = True, scorer: Scorer | None = None,
-                 multilingual: Scorer | None = None, langid: LangId | None = None) -> None:
-        self.settings = settings
+    ``classifiers`` replace the registry's instances of the same name: the one way to inject a
+    scripted classifier (tests) or a preloaded one (the self-check shares the chat's).
+    """
+
+    def __init__(self, config: GuardConfig, *, enabled: bool = True, classifiers: Sequence[Classifier] = (),
+                 langid: LangId | None = None) -> None:
+        self.config = config
         self.enabled = enabled
-        self._explicit = scorer is not None
-        self.scorer = scorer
-        self.multilingual = multilingual
+        self._given = tuple(classifiers)
         self.langid = langid if langid is not None else LangId()
         self._lock = threading.Lock()
         self._last: TurnGuard | None = None
-        self._key: tuple[Any, ...] | None = None
-        if not self._explicit:
-            self._build_scorers()
+        self._key: GuardConfig | None = None
+        self.classifiers: list[Classifier] = []
+        self._build()
 
-    def _build_scorers(self) -> None:
-        g = self.settings.guard
-        key = (g.model_type, g.multilingual, g.device, g.num_threads, g.quantize)
+    def _build(self) -> None:
+        key = replace(self.config, rules={}, channels={}, window_segments=0, max_segment_chars=0,
+                      language_target="", language_action="", min_share=0.0)   # what the classifiers read
         if key == self._key:
             return
         self._key = key
-        self.scorer, self.multilingual = make_scorers(g.model_type, multilingual=g.multilingual, device=g.device,
-                                                      num_threads=g.num_threads, quantize=g.quantize)
+        self.classifiers = REGISTRY.build(self.config, self._given)
 
-    def update_settings(self, settings: Any) -> None:
+    def update_config(self, config: GuardConfig) -> None:
         with self._lock:
-            self.settings = settings
-            if not self._explicit:
-                self._build_scorers()
+            self.config = config
+            self._build()
 
     def preload(self) -> GuardStatus:
         """Load the classifiers now (the GUI calls this off the GUI thread after start-up)."""
-        pipe = self._pipeline(self.settings, "off")
+        pipe = self._pipeline(self.config, "off")
         return pipe.prepare()
 
-    def _pipeline(self, settings: Any, target: str | None) -> GuardPipeline:
-        return GuardPipeline(settings.policy(), self.scorer if self.enabled else None, self.langid, target,
-                             multilingual=self.multilingual if self.enabled else None,
-                             window_segments=settings.guard.window_segments,
-                             max_segment_chars=settings.guard.max_segment_chars,
-                             language_action=settings.language.action, min_share=settings.language.min_share,
-                             toxicity_enabled=self.enabled)
+    def _pipeline(self, config: GuardConfig, target: str | None) -> GuardPipeline:
+        return GuardPipeline(Policy.from_config(config), self.classifiers, self.langid, target,
+                             window_segments=config.window_segments, max_segment_chars=config.max_segment_chars,
+                             language_action=config.language_action, min_share=config.min_share,
+                             enabled=self.enabled)
 
-    def start_turn(self, user_text: str, language: str | None, settings: Any | None = None) -> TurnGuard:
-        settings = settings or self.settings
+    def start_turn(self, user_text: str, language: str | None, config: GuardConfig | None = None) -> TurnGuard:
+        config = config or self.config
         if language in (None, "", "off"):
             target: str | None = None
         elif language == "auto":
-            target = settings.language.target if settings.language.target != "off" else None
+            target = config.language_target if config.language_target != "off" else None
         else:
             target = language
         with self._lock:
-            turn = TurnGuard(self._pipeline(settings, target), user_text, settings)
+            turn = TurnGuard(self._pipeline(config, target), user_text, config)
             self._last = turn
         return turn
 
+    def classifier(self, name: str) -> Classifier | None:
+        return next((c for c in self.classifiers if c.name == name), None)
+
     @property
     def status(self) -> GuardStatus:
-        """The latest turn's status; before any turn, what the installed weights allow."""
+        """The latest turn's status; before any turn, what the installed classifiers allow."""
         if self._last is not None:
             return self._last.status
-        st = GuardStatus(toxicity_model=getattr(self.scorer, "name", None))
-        if not self.enabled:
-            st.toxicity = "disabled"
-        elif isinstance(self.scorer, DetoxifyScorer) and not self.scorer.loaded:
-            ws = weights.status(self.scorer.model_type)
-            if not ws.installed:
-                st.toxicity = "unavailable"
-                st.messages.append(f"toxicity filter unavailable: {ws.message()}")
-        st.language = "active" if self.settings.language.target != "off" else "off"
+        st = GuardStatus()
+        for c in self.classifiers:
+            st.classifiers[c.name] = (c.status() if self.enabled else
+                                      ClassifierStatus(c.name, c.title, State.DISABLED, message="disabled"))
+            if st.classifiers[c.name].state is State.UNAVAILABLE:
+                st.messages.append(f"{c.title.lower()} unavailable: {st.classifiers[c.name].message}")
+        st.language = "active" if self.config.language_target != "off" else "off"
         return st
 
     def last_segment_scores(self) -> list[dict[str, Any]]:
@@ -220,7 +218,3 @@ class GuardSession:
     def close(self) -> None:
         if self._last is not None:
             self._last.cancel()
-
-
-def build_guard_session(settings: Any, *, enabled: bool = True) -> GuardSession:
-    return GuardSession(settings, enabled=enabled)

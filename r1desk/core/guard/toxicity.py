@@ -1,7 +1,31 @@
-"""Detoxify adapter: loaded lazily and once, through Detoxify's own code, offline from classifiers_dir().
+"""Detoxify as a guard classifier: loaded lazily and once, through Detoxify's own code, offline from
+classifiers_dir().
 
-``DetoxifyScorer`` implements the ``Scorer`` protocol the pipeline uses (and test fakes mimic):
-batched ``score(texts) -> [{label: probability}]`` with label names normalised across model types.
+``DetoxifyScorer`` is one Detoxify model (batched ``score(texts) -> [{label: probability}]`` with label
+names normalised across model types). ``ToxicityClassifier`` is what the guard registers: it routes each
+text to the model that covers its language (the multilingual one for fr/es/it/pt/tr/ru when installed)
+and says when coverage is limited. Any object with the ``Scorer`` shape (the ONNX scorer, test fakes)
+can stand in for a Detoxify model.
+
+Default policy, and why
+-----------------------
+Detoxify scores *language* (insults, slurs, threats, explicit content), not intent, so the
+defaults stay conservative about blocking and lean on flags an auditor can review.
+
+* **prompt** — the user's own words. Blocking a user for quoting abuse they received is hostile,
+  so most labels only *flag* (logged, badge shown). Only clear severe toxicity and threats are
+  *blocked* before anything is generated. ``redact`` is not offered for the prompt: the model
+  either gets the prompt or it does not.
+* **thinking** — published assessments of R1 found the thinking trace less safe than its final
+  answer, and it routinely restates harmful requests while reasoning towards a refusal. Blocking
+  on thinking would kill good refusals, and the trace is collapsed (or hidden) by default, so
+  thinking is *flagged* at moderate thresholds (auditors see every hit) and only the worst
+  (severe toxicity, threats, sexual content) is *redacted* in case a user expands it.
+* **answer** — what the user reads. Ordinary toxicity is flagged; insults, obscenity and
+  identity attacks are redacted; severe toxicity, threats and sexual content *block* the turn
+  (generation stops, text not yet shown is withheld, a notice replaces the rest).
+
+Admins calibrate the thresholds with ``r1desk classify``.
 """
 from __future__ import annotations
 
@@ -12,11 +36,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from r1desk.core.guard import weights
-from r1desk.core.guard.policy import LABELS
+from r1desk.core.guard.classifier import (ClassifierSpec, ClassifierStatus, Cost, Granularity, Item, Judgement,
+                                          Rule, State, register)
+from r1desk.core.guard.config import GuardConfig
 from r1desk.errors import ClassifierUnavailableError
 
 log = logging.getLogger("r1desk.guard")
 
+LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack", "sexual_explicit")
 # Names the released checkpoints use → r1desk's names (Detoxify renames some itself; we make sure).
 LABEL_ALIASES = {"toxic": "toxicity", "severe_toxic": "severe_toxicity", "identity_hate": "identity_attack",
                  "sexually_explicit": "sexual_explicit"}
@@ -161,3 +188,136 @@ def covered(scorers: Iterable[Scorer | None], language: str) -> Scorer | None:
         if scorer is not None and language in scorer.languages:
             return scorer
     return None
+
+
+class ToxicityClassifier:
+    """The registered "toxicity" classifier: a main Detoxify model plus, for the languages it does not
+    cover, the multilingual one when it is installed."""
+
+    name = "toxicity"
+    title = "Toxicity filter"
+    labels = LABELS
+    granularity = Granularity.WINDOW
+    cost = Cost.MODERATE
+
+    def __init__(self, main: Scorer | None, multilingual: Scorer | None = None, *, enabled: bool = True) -> None:
+        self.main = main
+        self.multilingual = multilingual
+        self.enabled = enabled
+        self._error: str | None = None if main is not None else "no toxicity classifier is configured"
+        self._loaded = False
+
+    @property
+    def model(self) -> str | None:
+        return getattr(self.main, "name", None)
+
+    @property
+    def notes(self) -> list[str]:
+        return list(getattr(self.main, "notes", []) or [])
+
+    def load(self) -> None:
+        if not self.enabled or self._loaded:
+            return
+        if self.main is None:
+            raise ClassifierUnavailableError(f"toxicity filter unavailable: {self._error}")
+        try:
+            load = getattr(self.main, "load", None)
+            if load is not None:
+                load()
+        except ClassifierUnavailableError as exc:
+            self._error = exc.message
+            raise
+        extra = getattr(self.multilingual, "load", None)
+        if extra is not None:
+            try:
+                extra()
+            except ClassifierUnavailableError as exc:
+                self.multilingual = None
+                log.warning("multilingual toxicity model unavailable: %s", exc)
+        self._loaded = True
+
+    def unload(self) -> None:
+        self._loaded = False
+
+    def status(self) -> ClassifierStatus:
+        if not self.enabled:
+            return ClassifierStatus(self.name, self.title, State.DISABLED, self.model,
+                                    "disabled for this session")
+        if self._error is not None:
+            return ClassifierStatus(self.name, self.title, State.UNAVAILABLE, self.model, self._error)
+        main = self.main
+        if isinstance(main, DetoxifyScorer) and not main.loaded:
+            ws = weights.status(main.model_type, main.root)
+            if not ws.installed:
+                return ClassifierStatus(self.name, self.title, State.UNAVAILABLE, self.model, ws.message())
+        return ClassifierStatus(self.name, self.title, State.ACTIVE, self.model, notes=tuple(self.notes))
+
+    def route(self, language: str | None) -> tuple[Scorer | None, bool]:
+        """(the model that judges ``language``, whether its coverage is limited)."""
+        if self.main is None:
+            return None, False
+        if language is None:
+            return self.main, False
+        chosen = covered((self.main, self.multilingual), language)
+        return (chosen, False) if chosen is not None else (self.main, True)
+
+    def judge(self, items: list[Item] | tuple[Item, ...]) -> list[Judgement]:  # type: ignore[override]
+        if not self.enabled:
+            return [Judgement({}) for _ in items]
+        self.load()
+        out: list[Judgement | None] = [None] * len(items)
+        groups: dict[int, tuple[Scorer, bool, list[int]]] = {}
+        for i, item in enumerate(items):
+            scorer, limited = self.route(item.language)
+            if scorer is not None:
+                groups.setdefault(id(scorer) * 2 + limited, (scorer, limited, []))[2].append(i)
+        for scorer, limited, indices in groups.values():
+            try:
+                scores = scorer.score([items[i].text for i in indices])
+            except ClassifierUnavailableError as exc:
+                self._error = exc.message
+                raise
+            for i, sc in zip(indices, scores):
+                out[i] = Judgement(sc, model=scorer.name, coverage_limited=limited)
+        return [j if j is not None else Judgement({}) for j in out]
+
+    def coverage(self) -> str:
+        """Which languages it judges well, for the coverage-limited notice."""
+        main = self.main
+        return ", ".join(sorted(getattr(main, "languages", ()) or ()))
+
+
+def _r(threshold: float, action: str) -> Rule:
+    return Rule(threshold, action)
+
+
+DEFAULT_RULES: dict[str, dict[str, Rule]] = {
+    "prompt": {
+        "toxicity": _r(0.80, "flag"), "severe_toxicity": _r(0.70, "block"), "obscene": _r(0.80, "flag"),
+        "threat": _r(0.80, "block"), "insult": _r(0.80, "flag"), "identity_attack": _r(0.70, "flag"),
+        "sexual_explicit": _r(0.70, "flag"),
+    },
+    "thinking": {
+        "toxicity": _r(0.70, "flag"), "severe_toxicity": _r(0.60, "redact"), "obscene": _r(0.70, "flag"),
+        "threat": _r(0.70, "redact"), "insult": _r(0.70, "flag"), "identity_attack": _r(0.60, "flag"),
+        "sexual_explicit": _r(0.60, "redact"),
+    },
+    "answer": {
+        "toxicity": _r(0.50, "flag"), "severe_toxicity": _r(0.50, "block"), "obscene": _r(0.60, "redact"),
+        "threat": _r(0.60, "block"), "insult": _r(0.60, "redact"), "identity_attack": _r(0.50, "redact"),
+        "sexual_explicit": _r(0.60, "block"),
+    },
+}
+
+
+def _from_config(config: GuardConfig) -> ToxicityClassifier:
+    main, extra = make_scorers(config.model_type, multilingual=config.multilingual, device=config.device,
+                               num_threads=config.num_threads, quantize=config.quantize)
+    return ToxicityClassifier(main, extra)
+
+
+SPEC = register(ClassifierSpec(
+    name="toxicity", title="Toxicity filter", labels=LABELS, granularity=Granularity.WINDOW,
+    cost=Cost.MODERATE, factory=_from_config, default_rules=DEFAULT_RULES,
+    description="Detoxify: rude language (toxicity, insults, threats, obscenity, identity attacks, "
+                "sexual content) per sentence and over a rolling window of sentences."))

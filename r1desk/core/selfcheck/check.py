@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from r1desk.core.selfcheck.runner import (Progress, SelfCheckRun, guards_off_settings, modes_for,
+from r1desk.core.config import ChatConfig, monitor_mode
+from r1desk.core.guard.policy import Policy
+from r1desk.core.selfcheck.runner import (Progress, SelfCheckRun, modes_for,
                                           run_selfcheck)
 from r1desk.core.selfcheck.suites import Prompt, load_suite
 from r1desk.errors import UserFacingError
@@ -37,13 +39,13 @@ class SelfCheckOptions:
     report: Path | None = None
 
 
-def run_model_selfcheck(opts: SelfCheckOptions, *, settings: Any = None, audit: Any = None, engine: Any = None,
+def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: Any = None, engine: Any = None,
                         session_factory: Callable[..., Any] | None = None,
                         progress: Callable[[Progress], None] | None = None,
                         cancel: threading.Event | None = None) -> SelfCheckRun:
     """Run the options' suite against a model with the guards on/off/both; return the finished run.
 
-    ``session_factory(engine, audit=, settings=, guarded=)`` builds a chat session (default:
+    ``session_factory(engine, audit=, config=, guarded=)`` builds a chat session (default:
     ``core.chat.ChatSession``); tests pass one with deterministic classifiers."""
     modes = modes_for(opts.guards)
     if opts.seed < 0:
@@ -53,29 +55,25 @@ def run_model_selfcheck(opts: SelfCheckOptions, *, settings: Any = None, audit: 
     if opts.max_tokens is not None and opts.max_tokens < 1:
         raise UserFacingError(f"--max-tokens must be at least 1, not {opts.max_tokens}")
     suite_name, prompts = load_suite(opts.suite, opts.fmt)     # bad suites fail before the model loads
-    if settings is None:
-        from r1desk.settings import load_settings
-
-        settings = load_settings()
     own_engine = engine is None
     if own_engine:
-        engine = _load_engine(opts, settings)
+        engine = _load_engine(opts, config)
     try:
-        return _run(opts, modes, suite_name, prompts, settings, audit, engine, session_factory, progress, cancel)
+        return _run(opts, modes, suite_name, prompts, config, audit, engine, session_factory, progress, cancel)
     finally:
         if own_engine:
             engine.unload()
 
 
-def _load_engine(opts: SelfCheckOptions, settings: Any) -> Any:
+def _load_engine(opts: SelfCheckOptions, config: ChatConfig) -> Any:
     from r1desk.core.chat import load_engine
 
     if not opts.model:
         raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
-    return load_engine(opts.model, settings, n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers, seed=opts.seed)
+    return load_engine(opts.model, config.generation, n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers, seed=opts.seed)
 
 
-def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: list[Prompt], settings: Any,
+def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: list[Prompt], config: ChatConfig,
          audit: Any, engine: Any, session_factory: Callable[..., Any] | None,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> SelfCheckRun:
     from r1desk.core.gguf_info import file_sha256
@@ -89,13 +87,13 @@ def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: lis
     model = engine.info.to_dict()
     model.pop("chat_template", None)
     model["sha256"] = file_sha256(engine.info.path)
-    per_mode = {"on": settings, "off": guards_off_settings(settings)}
-    policy = {**settings.policy().to_dict(), "preamble": settings.preamble.text if settings.preamble.enabled
-              else None, "guards_off": "monitor mode: every block/redact action lowered to flag"}
+    per_mode = {"on": config, "off": config.with_guard(monitor_mode(config.guard))}
+    policy = {**Policy.from_config(config.guard).to_dict(), "preamble": config.preamble,
+              "guards_off": "monitor mode: every block/redact action lowered to flag"}
     # Logged before anything that can fail, so a run that cannot start is still on record as failed.
     run_id = _log_run(audit, None, suite=suite_name, model=model, guards=opts.guards, status="running")
     try:
-        sessions = {mode: session_factory(engine, audit=audit, settings=per_mode[mode], guarded=True)
+        sessions = {mode: session_factory(engine, audit=audit, config=per_mode[mode], guarded=True)
                     for mode in modes}
     except BaseException:
         _log_run(audit, run_id, suite=suite_name, model=model, guards=opts.guards, status="failed")
@@ -116,8 +114,8 @@ def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: lis
         run = run_selfcheck(prompts, sessions.__getitem__, make_request_for=make_request, suite=suite_name,
                             guards=opts.guards, seed=opts.seed, limit=opts.limit, model=model, policy=policy,
                             settings={"generation": asdict(base_params), "language": opts.language,
-                                      "template": settings.template},
-                            min_share=settings.language.min_share, progress=progress, cancel=cancel, run_id=run_id)
+                                      "template": config.template},
+                            min_share=config.guard.min_share, progress=progress, cancel=cancel, run_id=run_id)
     except BaseException:
         _log_run(audit, run_id, suite=suite_name, model=model, guards=opts.guards, status="failed")
         raise

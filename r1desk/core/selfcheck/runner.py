@@ -133,16 +133,6 @@ def modes_for(guards: str) -> list[str]:
     return ["on", "off"] if guards == "both" else [guards]
 
 
-def guards_off_settings(settings: Any) -> Any:
-    """A copy of ``settings`` in monitor mode: every channel still scored, every action at most "flag"."""
-    off = copy.deepcopy(settings)
-    for labels in off.guard.rules.values():
-        for rule in labels.values():
-            if rule.action in ("redact", "block"):
-                rule.action = "flag"
-    return off
-
-
 def sample_prompts(prompts: list[Prompt], limit: int | None, seed: int) -> list[Prompt]:
     """Up to ``limit`` prompts, the same for the same seed, spread over (expected, harm area) groups.
 

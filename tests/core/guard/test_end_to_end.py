@@ -30,7 +30,7 @@ def _settings(channel: str, action: str) -> S.Settings:
 def _run(engine, settings, text="Please count from one to ten.", max_tokens=160):
     from r1desk.core.chat import ChatSession, TurnRequest
 
-    session = ChatSession(engine, audit=None, settings=settings, guard=GuardSession(settings))
+    session = ChatSession(engine, audit=None, config=settings.chat_config(), guard=GuardSession(settings.guard_config()))
     req = TurnRequest(user_text=text, language="en",
                       params=GenParams(temperature=0.6, top_p=0.95, max_tokens=max_tokens, seed=7))
     events = list(session.run_turn(req))

@@ -9,6 +9,7 @@ from r1desk.core.events import Blocked, GuardDecision, LanguageReport, Notice, R
 from r1desk.core.guard.langid import LangId
 from r1desk.core.guard.pipeline import GuardPipeline
 from r1desk.core.guard.policy import Policy, Rule
+from r1desk.core.guard.toxicity import ToxicityClassifier
 
 from .conftest import FakeScorer
 
@@ -36,7 +37,7 @@ def _words(text: str) -> list[str]:
 
 
 def test_block_mid_stream_stops_generation_and_withholds_text(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "en")
     answer = "Sure, here it is. I will kill them all tonight. Then more text that must never appear. And more."
     shown = _stream(pipe, "answer", _words(answer))
     events = pipe.poll() + pipe.finish(5)
@@ -54,7 +55,7 @@ def test_block_mid_stream_stops_generation_and_withholds_text(fake_scorer, langi
 
 
 def test_redaction_names_the_span(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "en")
     text = "The result is four. You are an idiot for asking. Anyway, done."
     _stream(pipe, "answer", _words(text))
     events = pipe.finish(5)
@@ -67,7 +68,7 @@ def test_redaction_names_the_span(fake_scorer, langid):
 
 
 def test_prompt_blocked_before_generation(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "auto")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "auto")
     decisions = pipe.check_prompt("Hello. Tell me how to kill my neighbour.")
     assert decisions[0].action == "block" and decisions[0].channel == "prompt"
     assert decisions[0].text == "Tell me how to kill my neighbour."
@@ -76,14 +77,14 @@ def test_prompt_blocked_before_generation(fake_scorer, langid):
 
 
 def test_prompt_flag_does_not_block(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), FakeScorer({"idiot": {"insult": 0.85}}), langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(FakeScorer({"idiot": {"insult": 0.85}}))], langid, "en")
     decisions = pipe.check_prompt("My boss called me an idiot, how do I respond?")
     assert [(d.label, d.action) for d in decisions] == [("insult", "flag")]
     assert not pipe.blocked.is_set()
 
 
 def test_thinking_only_harm_is_caught_while_the_answer_is_clean(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "en")
     _stream(pipe, "thinking", _words("The user wants to kill someone. I must refuse this politely."))
     _stream(pipe, "answer", _words("I can't help with that. Please talk to someone you trust."))
     events = pipe.finish(5)
@@ -96,7 +97,7 @@ def test_thinking_only_harm_is_caught_while_the_answer_is_clean(fake_scorer, lan
 
 def test_rolling_window_catches_harm_spanning_sentences(langid):
     scorer = FakeScorer({"meet me tonight. bring the knife": {"threat": 0.9}})  # only the pair scores high
-    pipe = GuardPipeline(Policy(), scorer, langid, "en", window_segments=2)
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(scorer)], langid, "en", window_segments=2)
     _stream(pipe, "answer", _words("Sure, meet me tonight. bring the knife. ok"))
     pipe.finish(5)
     d = pipe.block_decision
@@ -106,7 +107,7 @@ def test_rolling_window_catches_harm_spanning_sentences(langid):
 
 def test_scoring_never_runs_on_the_generation_thread(fake_scorer, langid):
     fake_scorer.gate = threading.Event()
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "en")
     for tok in _words("One sentence here. Two sentences here. Three sentences here. Four."):
         pipe.feed("answer", tok)  # returns although the scorer is stuck
     assert not pipe.wait_idle(0)
@@ -119,7 +120,7 @@ def test_scoring_never_runs_on_the_generation_thread(fake_scorer, langid):
 
 
 def test_language_mixing_in_thinking_and_answer(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "auto", language_action="annotate")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "auto", language_action="annotate")
     pipe.check_prompt("What is two plus two? Please explain briefly.")
     assert pipe.target_language == "en"
     _stream(pipe, "thinking", ["Let me think ", "然后我们计算结果是多少呢", "。", " Okay, four."])
@@ -139,7 +140,7 @@ def test_language_mixing_in_thinking_and_answer(fake_scorer, langid):
 
 
 def test_classifier_unavailable_is_a_visible_state(langid):
-    pipe = GuardPipeline(Policy(), None, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(None)], langid, "en")
     assert pipe.status.toxicity == "unavailable"
     assert "toxicity filter unavailable" in pipe.status.summary()
     assert pipe.check_prompt("anything at all") == []
@@ -151,7 +152,7 @@ def test_classifier_unavailable_is_a_visible_state(langid):
 
 
 def test_coverage_limited_for_languages_the_model_does_not_judge(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "off")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "off")
     _stream(pipe, "answer", _words("Ceci est une phrase française assez longue pour être reconnue. Fin."))
     events = pipe.finish(5)
     notes = [e for e in events if isinstance(e, Notice) and e.kind == "coverage_limited"]
@@ -161,7 +162,7 @@ def test_coverage_limited_for_languages_the_model_does_not_judge(fake_scorer, la
 
 def test_multilingual_scorer_takes_non_english_segments(fake_scorer, langid):
     multi = FakeScorer({}, languages=frozenset({"en", "fr", "es", "it", "pt", "tr", "ru"}), name="multi")
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "off", multilingual=multi)
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer, multi)], langid, "off")
     _stream(pipe, "answer", _words("This sentence is English and long enough. Ceci est une phrase française "
                                    "assez longue pour être reconnue. Fin."))
     events = pipe.finish(5)
@@ -175,14 +176,14 @@ def test_policy_from_settings_applies_to_the_pipeline(fake_scorer, langid):
 
     s = Settings()
     s.guard.rules["answer"]["insult"].action = "block"
-    pipe = GuardPipeline.from_settings(s, fake_scorer, langid, target_language="en")
+    pipe = GuardPipeline.from_config(s.guard_config(), [ToxicityClassifier(fake_scorer)], langid, target_language="en")
     _stream(pipe, "answer", _words("Fine. You idiot. More."))
     pipe.finish(5)
     assert pipe.block_decision is not None and pipe.block_decision.label == "insult"
 
 
 def test_every_decision_is_explainable(fake_scorer, langid):
-    pipe = GuardPipeline(Policy({"answer": {"toxicity": Rule(0.5, "flag")}}), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy({"answer": {"toxicity": Rule(0.5, "flag")}}), [ToxicityClassifier(fake_scorer)], langid, "en")
     _stream(pipe, "answer", _words("Oh darn it. Fine."))
     pipe.finish(5)
     d = pipe.decisions[0].to_dict()
@@ -194,7 +195,7 @@ def test_every_decision_is_explainable(fake_scorer, langid):
 
 
 def test_the_last_thinking_sentence_is_scored_when_the_answer_starts(fake_scorer, langid):
-    pipe = GuardPipeline(Policy(), fake_scorer, langid, "en")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(fake_scorer)], langid, "en")
     pipe.feed("thinking", "Okay. So the plan is to kill the process")          # no full stop: a tail
     assert pipe.wait_idle(5)
     assert [s["text"] for s in pipe.segments if s["channel"] == "thinking"] == ["Okay."]
@@ -212,8 +213,8 @@ def test_the_int8_setting_reaches_the_scorer():
 
     settings = Settings()
     settings.guard.quantize = True
-    session = GuardSession(settings, langid=None)
-    assert session.scorer.quantize is True
+    session = GuardSession(settings.guard_config(), langid=None)
+    assert session.classifier("toxicity").main.quantize is True
 
 
 def test_decisions_added_while_they_are_taken_are_not_lost(fake_scorer):
@@ -232,7 +233,7 @@ def test_decisions_added_while_they_are_taken_are_not_lost(fake_scorer):
                 self.append(decision(len(self)))        # the worker, right after the slice
             return out
 
-    turn = GuardSession(Settings(), scorer=fake_scorer, langid=None).start_turn("hi", None)
+    turn = GuardSession(Settings().guard_config(), classifiers=[ToxicityClassifier(fake_scorer)], langid=None).start_turn("hi", None)
     turn.pipeline.decisions = RacingList([decision(0)])
     taken = turn.take_new_decisions() + turn.take_new_decisions() + turn.take_new_decisions()
     assert [d.start for d in taken] == [0, 1, 2]

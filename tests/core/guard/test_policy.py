@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from r1desk.core.guard.policy import ACTIONS, CHANNELS, DEFAULT_RULES, LABELS, Policy, Rule, validate_rule
+from r1desk.core.guard.policy import ACTIONS, CHANNELS, Policy, Rule, validate_rule
+from r1desk.core.guard.toxicity import DEFAULT_RULES, LABELS
 
 
 def test_defaults_cover_every_channel_and_label():

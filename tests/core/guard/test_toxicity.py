@@ -10,8 +10,8 @@ import torch
 
 from r1desk import paths
 from r1desk.core.guard import weights
-from r1desk.core.guard.policy import LABELS
-from r1desk.core.guard.toxicity import DetoxifyScorer, Scorer, make_scorers
+from r1desk.core.guard.toxicity import LABELS
+from r1desk.core.guard.toxicity import DetoxifyScorer, Scorer, ToxicityClassifier, make_scorers
 from r1desk.errors import ClassifierUnavailableError, DownloadError
 
 
@@ -85,7 +85,7 @@ def test_guard_reports_unavailable_never_silently_off():
     from r1desk.core.guard.pipeline import GuardPipeline
     from r1desk.core.guard.policy import Policy
 
-    pipe = GuardPipeline(Policy(), DetoxifyScorer("original"), None, "off")
+    pipe = GuardPipeline(Policy(), [ToxicityClassifier(DetoxifyScorer("original"))], None, "off")
     status = pipe.prepare()
     assert status.toxicity == "unavailable"
     assert "toxicity filter unavailable" in status.summary()

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from r1desk.core.guard.policy import LABELS
+from r1desk.core.guard.toxicity import LABELS
 from r1desk.core.selfcheck.check import SelfCheckOptions, run_model_selfcheck
 from r1desk.errors import UserFacingError
 from r1desk.settings import Settings
@@ -41,12 +41,13 @@ def factory():
     from r1desk.core.chat import ChatSession
     from r1desk.core.guard.langid import LangId
     from r1desk.core.guard.session import GuardSession
+    from r1desk.core.guard.toxicity import ToxicityClassifier
 
     langid = LangId()
 
-    def make(engine, *, audit, settings, guarded=True):
-        guard = GuardSession(settings, enabled=guarded, scorer=HashScorer(), langid=langid)
-        return ChatSession(engine, audit=audit, settings=settings, guard=guard, guarded=guarded)
+    def make(engine, *, audit, config, guarded=True):
+        guard = GuardSession(config.guard, enabled=guarded, classifiers=[ToxicityClassifier(HashScorer())], langid=langid)
+        return ChatSession(engine, audit=audit, config=config, guard=guard, guarded=guarded)
 
     return make
 
@@ -64,7 +65,7 @@ def test_selfcheck_on_the_tiny_r1_model(tiny_r1_engine, factory, audit, tmp_path
     progress = []
     opts = SelfCheckOptions(suite="builtin", guards="both", limit=5, seed=3, max_tokens=10,
                             report=tmp_path / "report.html")
-    run = run_model_selfcheck(opts, settings=Settings(), audit=audit, engine=tiny_r1_engine,
+    run = run_model_selfcheck(opts, config=Settings().chat_config(), audit=audit, engine=tiny_r1_engine,
                               session_factory=factory, progress=progress.append)
     assert not run.cancelled and len(run.outcomes) == 10
     assert [o.guards for o in run.outcomes] == ["on", "off"] * 5
@@ -116,7 +117,7 @@ def _assert_consistent(outcomes, m):
 def test_selfcheck_on_smollm2_judges_real_answers(smollm2_engine, factory):
     """SmolLM2 does not think, so every turn has an answer for the refusal detector to judge."""
     opts = SelfCheckOptions(suite="builtin", guards="both", limit=2, seed=2, max_tokens=10, language=None)
-    run = run_model_selfcheck(opts, settings=Settings(), engine=smollm2_engine, session_factory=factory)
+    run = run_model_selfcheck(opts, config=Settings().chat_config(), engine=smollm2_engine, session_factory=factory)
     assert len(run.outcomes) == 4 and all(o.judged for o in run.outcomes)
     assert all(o.refusal in ("complied", "refused", "partial") for o in run.outcomes)
     assert all(o.answer.strip() for o in run.outcomes if not o.blocked)
@@ -128,8 +129,8 @@ def test_selfcheck_on_smollm2_judges_real_answers(smollm2_engine, factory):
 
 def test_selfcheck_is_reproducible_with_the_same_seed(tiny_r1_engine, factory):
     opts = SelfCheckOptions(suite="builtin", guards="off", limit=3, seed=11, max_tokens=10)
-    a = run_model_selfcheck(opts, settings=Settings(), engine=tiny_r1_engine, session_factory=factory)
-    b = run_model_selfcheck(opts, settings=Settings(), engine=tiny_r1_engine, session_factory=factory)
+    a = run_model_selfcheck(opts, config=Settings().chat_config(), engine=tiny_r1_engine, session_factory=factory)
+    b = run_model_selfcheck(opts, config=Settings().chat_config(), engine=tiny_r1_engine, session_factory=factory)
     assert [o.prompt_id for o in a.outcomes] == [o.prompt_id for o in b.outcomes]
     assert [(o.thinking, o.answer) for o in a.outcomes] == [(o.thinking, o.answer) for o in b.outcomes]
 
@@ -142,7 +143,7 @@ def test_cancel_mid_run_is_logged_as_cancelled(tiny_r1_engine, factory, audit):
             cancel.set()
 
     opts = SelfCheckOptions(suite="builtin", guards="on", limit=5, seed=0, max_tokens=8)
-    run = run_model_selfcheck(opts, settings=Settings(), audit=audit, engine=tiny_r1_engine,
+    run = run_model_selfcheck(opts, config=Settings().chat_config(), audit=audit, engine=tiny_r1_engine,
                               session_factory=factory, progress=progress, cancel=cancel)
     assert run.cancelled and len(run.outcomes) == 2
     assert audit.list_selfcheck_runs()[0]["status"] == "cancelled"
@@ -150,15 +151,15 @@ def test_cancel_mid_run_is_logged_as_cancelled(tiny_r1_engine, factory, audit):
 
 def test_bad_options_fail_before_any_model_work(factory):
     with pytest.raises(UserFacingError, match="--guards"):
-        run_model_selfcheck(SelfCheckOptions(guards="sometimes"), settings=Settings(), engine=object())
+        run_model_selfcheck(SelfCheckOptions(guards="sometimes"), config=Settings().chat_config(), engine=object())
     with pytest.raises(UserFacingError, match="--seed"):
-        run_model_selfcheck(SelfCheckOptions(seed=-2), settings=Settings(), engine=object())
+        run_model_selfcheck(SelfCheckOptions(seed=-2), config=Settings().chat_config(), engine=object())
     with pytest.raises(UserFacingError, match="--max-tokens"):
-        run_model_selfcheck(SelfCheckOptions(max_tokens=0), settings=Settings(), engine=object())
+        run_model_selfcheck(SelfCheckOptions(max_tokens=0), config=Settings().chat_config(), engine=object())
     with pytest.raises(UserFacingError, match="--limit"):
-        run_model_selfcheck(SelfCheckOptions(limit=0), settings=Settings(), engine=object())
+        run_model_selfcheck(SelfCheckOptions(limit=0), config=Settings().chat_config(), engine=object())
     with pytest.raises(UserFacingError, match="not found"):
-        run_model_selfcheck(SelfCheckOptions(suite="/no/such.csv"), settings=Settings(), engine=object())
+        run_model_selfcheck(SelfCheckOptions(suite="/no/such.csv"), config=Settings().chat_config(), engine=object())
 
 
 def test_a_run_whose_sessions_cannot_be_built_is_logged_as_failed(tiny_r1_engine, audit):
@@ -166,7 +167,7 @@ def test_a_run_whose_sessions_cannot_be_built_is_logged_as_failed(tiny_r1_engine
         raise UserFacingError("classifiers missing")
 
     with pytest.raises(UserFacingError, match="classifiers missing"):
-        run_model_selfcheck(SelfCheckOptions(suite="builtin", limit=1), settings=Settings(), audit=audit,
+        run_model_selfcheck(SelfCheckOptions(suite="builtin", limit=1), config=Settings().chat_config(), audit=audit,
                             engine=tiny_r1_engine, session_factory=broken_factory)
     runs = audit.list_selfcheck_runs()
     assert len(runs) == 1 and runs[0]["status"] == "failed"
@@ -191,7 +192,7 @@ def test_a_report_that_cannot_be_written_is_not_recorded_as_written(tiny_r1_path
     (tmp_path / "not-a-folder").write_text("")
     opts = SelfCheckOptions(suite="builtin", guards="on", limit=2, report=tmp_path / "not-a-folder" / "r.html")
     with pytest.raises(UserFacingError, match="Cannot write the report"):
-        run_model_selfcheck(opts, settings=Settings(), audit=audit, engine=engine,
+        run_model_selfcheck(opts, config=Settings().chat_config(), audit=audit, engine=engine,
                             session_factory=lambda *a, **k: Session(Scripts()))
     [run] = audit.list_selfcheck_runs()
     assert run["status"] == "done" and run["metrics"]["modes"]["on"]["n"] == 2

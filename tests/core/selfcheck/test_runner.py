@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from r1desk.core.selfcheck.builtin_suite import builtin_prompts
-from r1desk.core.selfcheck.runner import (guards_off_settings, modes_for, run_selfcheck, sample_prompts)
+from r1desk.core.config import monitor_mode
+from r1desk.core.selfcheck.runner import modes_for, run_selfcheck, sample_prompts
 from r1desk.core.selfcheck.suites import Prompt
 from r1desk.errors import UserFacingError
 from tests.core.selfcheck.fakes import FakeSession, Script
@@ -118,12 +119,12 @@ def test_modes_and_monitor_settings():
     assert modes_for("both") == ["on", "off"] and modes_for("off") == ["off"]
     with pytest.raises(UserFacingError, match="--guards"):
         modes_for("maybe")
-    settings = Settings()
-    off = guards_off_settings(settings)
-    actions = {r.action for labels in off.guard.rules.values() for r in labels.values()}
+    config = Settings().guard_config()
+    off = monitor_mode(config)
+    actions = {a for labels in off.rules.values() for _, a in labels.values()}
     assert actions <= {"allow", "flag"} and "flag" in actions
-    assert any(r.action == "block" for labels in settings.guard.rules.values() for r in labels.values())
-    assert off.guard.channels == settings.guard.channels
+    assert any(a == "block" for labels in config.rules.values() for _, a in labels.values())
+    assert off.channels == config.channels
 
 
 def test_turns_without_an_answer_are_not_rated_but_reported():
