@@ -1,11 +1,14 @@
 """The strip above the chat: which model answers, that answers are AI-generated, and the guard status.
 
 The guard status comes from ``ChatSession.guard_status`` (core.guard GuardStatus); this module only
-words it for people.
+words it for people, and fails closed: a filter that is missing or in any state but "active" is a warning.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from r1desk.core.guard.classifier import State
+from r1desk.core.guard.pipeline import GuardStatus
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
@@ -14,26 +17,27 @@ from r1desk.ui.messages import set_chip
 
 
 
-def describe_guard_status(status: Any) -> tuple[str, str, str]:
-    """(short text, chip kind, tooltip) for a core.guard GuardStatus."""
+def describe_guard_status(status: GuardStatus | None) -> tuple[str, str, str]:
+    """(short text, chip kind, tooltip) for the guard's status. Fails closed: "all filters active" only when
+    at least one content filter is listed and every listed one says exactly "active"."""
     if status is None:
         return "Guard: starting…", "muted", "The content filters are being loaded."
-    problems: list[str] = []
-    toxicity = str(getattr(status, "toxicity", "active"))
-    language = str(getattr(status, "language", "active"))
-    if toxicity != "active":
-        problems.append(f"toxicity filter {toxicity}")
-    if language == "unavailable":
+    problems = [f"{st.title.lower()} {st.state.value}" for st in status.classifiers.values()
+                if st.state is not State.ACTIVE]
+    if not status.classifiers:
+        problems.append("no content filter")
+    if status.language == "unavailable":
         problems.append("language check unavailable")
-    tip_lines = [status.summary()] if hasattr(status, "summary") else []
-    tip_lines += [str(m) for m in getattr(status, "messages", []) or []]
-    limited = list(getattr(status, "coverage_limited", []) or [])
-    if limited:
-        tip_lines.append("Toxicity scores are less reliable for: " + ", ".join(limited))
+    elif status.language not in ("active", "off"):
+        problems.append(f"language check {status.language}")
+    tip_lines = [status.summary(), *status.messages]
+    if status.coverage_limited:
+        tip_lines.append("Scores are less reliable for: " + ", ".join(status.coverage_limited))
     tip = "\n".join(tip_lines)
     if problems:
-        return "⚠ Guard: " + "; ".join(problems), "danger" if toxicity != "active" else "warn", tip
-    return "✓ Guard: all filters active", "ok", tip or "All content filters are active"
+        content_down = any(st.state is not State.ACTIVE for st in status.classifiers.values()) or not status.classifiers
+        return "⚠ Guard: " + "; ".join(problems), "danger" if content_down else "warn", tip
+    return "✓ Guard: all filters active", "ok", tip
 
 
 class DisclosureBar(QFrame):
@@ -69,7 +73,7 @@ class DisclosureBar(QFrame):
         self.model_name.setText(f"● {name}" + (f"  ·  {quant}" if quant else ""))
         self.model_name.setToolTip(str(getattr(info, "path", "")))
 
-    def set_guard_status(self, status: Any) -> None:
+    def set_guard_status(self, status: GuardStatus | None) -> None:
         text, kind, tip = describe_guard_status(status)
         self.guard.setText(text)
         self.guard.setToolTip(tip)
