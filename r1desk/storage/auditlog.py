@@ -28,6 +28,8 @@ from r1desk import paths
 from r1desk.errors import AuditStoreError
 from r1desk.storage import anchor, chain, maintenance, migrations, queries
 from r1desk.storage.conversations import ConversationsMixin
+from r1desk.storage.feedback import FeedbackMixin
+from r1desk.storage.periods import PeriodsMixin
 from r1desk.storage.reviews import ReviewsMixin
 from r1desk.storage.connection import DEFAULT_BUSY_TIMEOUT_S, open_shared, release_shared, store_errors
 from r1desk.storage.records import (
@@ -43,7 +45,8 @@ _LIVE_TURNS: set[str] = set()   # turns this process is still generating (never 
 _LIVE_LOCK = threading.Lock()
 
 
-class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.MaintenanceMixin):
+class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, FeedbackMixin, PeriodsMixin,
+               maintenance.MaintenanceMixin):
     """The audit database at ``path`` (default ``paths.audit_db_path()``), migrated on open."""
 
     def __init__(self, path: Path | str | None = None, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_S,
@@ -212,10 +215,10 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, maintenance.
                 raise AuditInputError(f"Bad decision for turn {turn_id}: channel {channel!r}, action {action!r}")
             cur = db.execute(
                 "INSERT INTO decisions (turn_id, created, channel, span_start, span_end, text, label, score,"
-                " threshold, action, window) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " threshold, action, window, classifier, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [turn_id, stamp, channel, int(d.get("start", 0)), int(d.get("end", 0)), clean_text(d.get("text")),
                  str(d.get("label", "")), _float(d.get("score")), _float(d.get("threshold")), action,
-                 1 if d.get("window") else 0])
+                 1 if d.get("window") else 0, opt_text(d.get("classifier")), opt_text(d.get("model"))])
             chain.seal(db, "decisions", cur.lastrowid, stamp)
             severity = max(severity, SEVERITY_FOR_ACTION.get(action, 0))
         if severity:

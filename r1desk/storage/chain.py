@@ -3,8 +3,9 @@
 Every row that records evidence gets one entry in ``chain``: the sha256 of the row's canonical
 content, the hash of the previous entry, and its own hash over both. ``verify`` recomputes
 everything and reports the first broken link. What is chained (``SOURCES``): finished turns,
-decisions, segment scores, reviews, feedback, admin events, retention tombstones, policies, and
-every version of a conversation (create, rename, delete, restore).
+decisions, segment scores, reviews, feedback, admin events, retention tombstones, policies, review
+periods (their logged sample draw) and period sign-offs, and every version of a conversation (create,
+rename, delete, restore).
 
 A running turn's text changes with every committed segment, so ``start_turn`` chains only what the
 turn started with (``turn_starts``: ids, prompt, model, policy). The turn itself is sealed (chained
@@ -57,6 +58,8 @@ SOURCES: dict[str, Source] = {
     "admin_events": Source("admin_events"),
     "tombstones": Source("tombstones"),
     "policies": Source("policies", key="hash", integer=False),
+    "review_periods": Source("review_periods", integer=False),     # a period's logged draw (m012)
+    "period_signoffs": Source("period_signoffs"),                  # an auditor's sign-off of its report
 }
 # Conversations change legitimately (rename, soft delete, restore): every version is chained, with
 # row_key "<id>@<seq>", and the newest version must match the row. ``updated`` is activity, not evidence.

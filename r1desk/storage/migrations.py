@@ -262,6 +262,31 @@ def m011_fts_bounded(db: Database) -> None:
     """)
 
 
+@migrations(name="m012_feedback_periods")
+def m012_feedback_periods(db: Database) -> None:
+    """The feedback loop and periodic review (issue 16): which classifier and model version made each
+    decision (NULL for older rows, so their chain hashes do not change), the channel a reviewer says a
+    problem was in, each review period's logged draw (flagged turns + a reproducible random sample of
+    unflagged ones) and the auditors' sign-offs of period reports. Periods and sign-offs are chained."""
+    db.executescript("""
+    ALTER TABLE decisions ADD COLUMN classifier TEXT;
+    ALTER TABLE decisions ADD COLUMN model TEXT;
+    ALTER TABLE reviews ADD COLUMN channel TEXT;
+    CREATE TABLE review_periods (
+        id TEXT PRIMARY KEY, created TEXT NOT NULL, cadence TEXT NOT NULL,
+        period_start TEXT NOT NULL, period_end TEXT NOT NULL,
+        seed TEXT NOT NULL, sample_size INTEGER NOT NULL, population INTEGER NOT NULL,
+        flagged_json TEXT NOT NULL, sample_json TEXT NOT NULL, drawn_by TEXT NOT NULL
+    );
+    CREATE TABLE period_signoffs (
+        id INTEGER PRIMARY KEY, period_id TEXT NOT NULL REFERENCES review_periods(id), created TEXT NOT NULL,
+        auditor TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', report_sha256 TEXT NOT NULL, report_path TEXT
+    );
+    CREATE INDEX period_signoffs_period ON period_signoffs(period_id, id);
+    CREATE INDEX decisions_classifier ON decisions(classifier, model);
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; returns their names (empty when the schema is current).
 

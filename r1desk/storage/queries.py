@@ -243,8 +243,13 @@ class ReadMixin:
         return rows
 
     # -- review workflow ---------------------------------------------------------------------------
-    def review_queue(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        """Unreviewed finished turns: blocked, then flagged, then language mixing, then the rest; newest first."""
+    def review_queue(self, *, limit: int = 50, offset: int = 0, order: str = "severity") -> list[dict[str, Any]]:
+        """Unreviewed finished turns: blocked, then flagged, then language mixing, then the rest; newest first.
+        ``order="useful"``: most useful to review first (``storage.feedback``)."""
+        if order == "useful":
+            return self.useful_review_queue(limit=limit, offset=offset)  # type: ignore[attr-defined]
+        if order != "severity":
+            raise AuditInputError(f"Unknown queue order {order!r}", hint="use severity or useful")
         with self._read() as db:
             rows = _dicts(db.execute(
                 f"SELECT {SUMMARY_COLUMNS} FROM turns t WHERE t.reviewed = 0 AND t.status != 'running'"

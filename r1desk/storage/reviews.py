@@ -9,7 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from r1desk.storage import chain
-from r1desk.storage.records import REVIEW_LABELS, AuditInputError, clean_text, dumps, new_id, now, opt_text
+from r1desk.storage.records import CHANNELS, REVIEW_LABELS, AuditInputError, clean_text, dumps, new_id, now, opt_text
 
 
 class ReviewsMixin:
@@ -29,18 +29,23 @@ class ReviewsMixin:
             chain.seal(db, "feedback", cur.lastrowid, stamp)
 
     def review(self, turn_id: str, label: str, note: str = "", reviewer: str = "auditor",
-               corrected_answer: str | None = None) -> int:
-        """An auditor's verdict on a turn; marks it reviewed. Returns the review id."""
+               corrected_answer: str | None = None, channel: str | None = None) -> int:
+        """An auditor's verdict on a turn; marks it reviewed. Returns the review id. ``channel``: where the
+        problem was (prompt, thinking or answer), when the reviewer says so (per-channel miss rates)."""
         if label not in REVIEW_LABELS:
             raise AuditInputError(f"Unknown review label {label!r}", hint="use one of " + ", ".join(REVIEW_LABELS))
+        if channel is not None and channel not in CHANNELS:
+            raise AuditInputError(f"Unknown channel {channel!r}", hint="use one of " + ", ".join(CHANNELS))
         if not str(reviewer).strip():
             raise AuditInputError("A review needs a reviewer name")
         with self._write() as db:
             tid = self._resolve_turn(db, turn_id)
             stamp = now()
             cur = db.execute(
-                "INSERT INTO reviews (turn_id, created, label, note, reviewer, corrected_answer) VALUES (?, ?, ?, ?, ?, ?)",
-                [tid, stamp, label, clean_text(note), clean_text(reviewer), opt_text(corrected_answer) or None])
+                "INSERT INTO reviews (turn_id, created, label, note, reviewer, corrected_answer, channel)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tid, stamp, label, clean_text(note), clean_text(reviewer), opt_text(corrected_answer) or None,
+                 channel])
             chain.seal(db, "reviews", cur.lastrowid, stamp)
             db.execute("UPDATE turns SET reviewed = 1 WHERE id = ?", [tid])
             return int(cur.lastrowid)

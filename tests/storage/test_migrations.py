@@ -20,6 +20,7 @@ SHIPPED = [
     "m009_severity_order",
     "m010_chain_evidence",
     "m011_fts_bounded",
+    "m012_feedback_periods",
 ]
 STAMP = "2023-05-06T07:08:09.000Z"
 
