@@ -115,7 +115,10 @@ class Rule:
     action: str
 
 
-ClassifierFactory = Callable[[GuardConfig], Classifier]
+# A factory returns None for an optional classifier the configuration does not switch on (e.g. no feedback
+# classifier version enabled): it is left out of that guard, and so out of its status, instead of showing
+# as unavailable on every turn. Configured but unable to run is still a classifier whose status says so.
+ClassifierFactory = Callable[[GuardConfig], "Classifier | None"]
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class ClassifierSpec:
 
 
 # Modules that register the built-in classifiers when imported; adding one is adding its name here.
-BUILTIN_MODULES = ("r1desk.core.guard.toxicity",)
+BUILTIN_MODULES = ("r1desk.core.guard.toxicity", "r1desk.core.guard.feedback")
 ENTRY_POINT_GROUP = "r1desk.classifiers"
 
 
@@ -227,7 +230,9 @@ class Registry:
                 out.append(given.pop(s.name))
                 continue
             try:
-                out.append(s.factory(config))
+                made = s.factory(config)
+                if made is not None:
+                    out.append(made)
             except Exception:
                 log.exception("classifier %s could not be created", s.name)
                 out.append(Unavailable(s, "it could not be created (see the log)"))
