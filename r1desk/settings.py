@@ -140,6 +140,20 @@ class GuardSettings:
     max_segment_chars: int = setting(400, title="Longest segment", minimum=50, maximum=4000,
                                      description="A sentence longer than this is scored in windows of "
                                                  "this many characters.")
+    feedback_model: str | None = setting(None, title="Feedback classifier version",
+                                         description="The version of the classifier trained on reviews "
+                                                     "(r1desk guard train) that the guard uses, e.g. v3; "
+                                                     "none: not used. Rolling back is enabling the previous one.")
+
+
+@dataclass
+class ReviewPeriodSettings:
+    cadence: str = setting("off", title="Review period", choices=("off", "weekly", "monthly"),
+                           description="Periodic review: each closed week or month gets a review queue of every "
+                                       "flagged turn plus a random sample of unflagged ones, and a report to sign off.")
+    sample_size: int = setting(30, title="Unflagged sample per period", minimum=0, maximum=10000,
+                               description="How many unflagged turns of each period are drawn for review, so "
+                                           "the guard's miss rate can be estimated (with a confidence interval).")
 
 
 @dataclass
@@ -160,6 +174,8 @@ class Settings:
                                          description="Optional text folded into the user turn.")
     guard: GuardSettings = setting(title="Guard", default_factory=GuardSettings,
                                    description="Classifiers and the moderation policy.")
+    review_period: ReviewPeriodSettings = setting(title="Periodic review", default_factory=ReviewPeriodSettings,
+                                                  description="Review periods, their sample and reminders.")
     retention_days: int = setting(0, title="Audit retention (days)", minimum=0, maximum=36500,
                                   description="Turns older than this are pruned; 0 keeps everything.")
     last_model_path: str | None = setting(None, title="Last model",
@@ -188,7 +204,8 @@ class Settings:
             channels=dict(g.channels), model_type=g.model_type, multilingual=g.multilingual, device=g.device,
             num_threads=g.num_threads, quantize=g.quantize, window_segments=g.window_segments,
             max_segment_chars=g.max_segment_chars, language_target=lang.target, language_action=lang.action,
-            min_share=lang.min_share)
+            min_share=lang.min_share,
+            extra={"review": {"version": g.feedback_model}} if g.feedback_model else {})
 
 
 # --- migrations -------------------------------------------------------------------------------------
