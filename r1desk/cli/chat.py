@@ -203,12 +203,13 @@ def run(args: argparse.Namespace) -> int:
 def open_session(settings: Settings, *, model: str | None, db: Path | None, n_ctx: int | None,
                  gpu_layers: str | None, guarded: bool) -> ChatSession:
     """The model, the audit log and a chat session built from ``settings`` (the GUI does this in steps)."""
-    from r1desk.core.chat import ChatSession, load_engine
+    from r1desk.core.backend import open_backend
+    from r1desk.core.chat import ChatSession
     from r1desk.storage.auditlog import AuditLog
 
     path = model or settings.last_model_path
     if not path:
         raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
     config = settings.chat_config()
-    engine = load_engine(path, config.generation, n_ctx=n_ctx, gpu_layers=gpu_layers)
-    return ChatSession(engine, audit=AuditLog(db), config=config, guarded=guarded)
+    backend = open_backend(config.generation.backend_config(path, n_ctx=n_ctx, gpu_layers=gpu_layers))
+    return ChatSession(backend, audit=AuditLog(db), config=config, guarded=guarded)

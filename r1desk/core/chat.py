@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from r1desk.core.config import ChatConfig, GenerationConfig
-from r1desk.core.engine import Engine, GenParams, LoadOptions
+from r1desk.core.backend import InferenceBackend
+from r1desk.core.config import ChatConfig
+from r1desk.core.engine import GenParams
 from r1desk.core.events import (ChatEvent, Delta, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
                                 TurnResult, TurnStarted)
 from r1desk.core.gguf_info import file_sha256
 from r1desk.core.guard.session import GuardSession
-from r1desk.core.prompts import Message, PromptRequest, build_prompt
+from r1desk.core.prompts import Message, PromptRequest
 from r1desk.core.thinking import ThinkingSplitter
 from r1desk.core.guard.pipeline import GuardStatus
 from r1desk.core.turn_log import TurnLog, as_dict, turn_result_dict
@@ -58,9 +59,9 @@ class TurnRequest:
 
 
 class ChatSession:
-    """Owns one loaded Engine, the guard classifiers, the audit log and the configuration."""
+    """Owns one inference backend (core.backend), the guard classifiers, the audit log and the configuration."""
 
-    def __init__(self, engine: Engine, *, audit: AuditLog | None, config: ChatConfig,
+    def __init__(self, engine: InferenceBackend, *, audit: AuditLog | None, config: ChatConfig,
                  guard: GuardSession | None = None, guarded: bool = True) -> None:
         self.engine = engine
         self.audit = audit
@@ -129,9 +130,9 @@ class ChatSession:
                   strong_language: bool) -> Iterator[ChatEvent]:
         config = self.config
         engine = self.engine
-        if engine.info is None:
+        if not engine.loaded:
             raise UserFacingError("no model is loaded", hint="load a GGUF model first")
-        info = engine.info
+        description = engine.describe()
         clean = scrub_text(req.user_text)
         if clean != req.user_text:    # lone surrogates (undecodable bytes) would crash the guard or the engine
             req = replace(req, user_text=clean)
@@ -151,11 +152,11 @@ class ChatSession:
             "n_ctx": engine.n_ctx, "thinking_visibility": config.thinking_visibility,
             "regenerate_of": req.regenerate_of, "strong_language": strong_language,
         }
-        model = info.to_dict()
+        model = description.to_dict()
         conversation_id = req.conversation_id
         try:
-            built = build_prompt(info, prompt_req, count_tokens=engine.count_tokens, n_ctx=engine.n_ctx,
-                                 max_tokens=min(params.max_tokens, engine.n_ctx // REPLY_RESERVE_DIVISOR))
+            built = engine.build_prompt(prompt_req,
+                                        max_tokens=min(params.max_tokens, engine.n_ctx // REPLY_RESERVE_DIVISOR))
         except UserFacingError as exc:        # e.g. the prompt alone exceeds the context: log, then raise
             self.log.failed(conversation_id=conversation_id, prompt_typed=req.user_text, model=model,
                             settings=settings_snapshot, policy=guard.policy_snapshot(),
@@ -189,7 +190,7 @@ class ChatSession:
 
         stop = threading.Event()              # set on user cancel or on a guard block
         splitter = ThinkingSplitter(built.starts_in_thinking)
-        generation = engine.generate(built.text, params, stop)
+        generation = engine.stream(built, params, stop)
         started = time.perf_counter()
         last_stats = started
         commit_due = False
@@ -197,7 +198,7 @@ class ChatSession:
         ended: str | None = None              # set when the turn ends abnormally (interrupted, error)
         try:
             for piece in generation:
-                tokens = len(generation.tokens)   # pieces are not tokens (an emoji can be 3)
+                tokens = generation.completion_tokens   # pieces are not tokens (an emoji can be 3)
                 for channel, text in splitter.feed(piece):
                     yield Delta(channel, text)
                     guard.feed(channel, text)
@@ -273,7 +274,8 @@ class ChatSession:
         """The `r1desk chat --json` object (``notices``: what the turn said along the way)."""
         data = turn_result_dict(result)
         model = {k: v for k, v in result.model.items() if k != "chat_template"}   # `models info --template`
-        model["sha256"] = file_sha256(model["path"])
+        if model.get("backend") == "llama.cpp" and not model.get("sha256"):
+            model["sha256"] = model["digest"] = file_sha256(model["model_id"])
         out = {
             "turn_id": result.turn_id, "conversation_id": result.conversation_id, "model": model,
             "thinking": result.thinking, "answer": result.answer_shown, "answer_raw": result.answer_raw,
@@ -284,15 +286,3 @@ class ChatSession:
             "segment_scores": self.guard.last_segment_scores(),
         }
         return out
-
-
-def load_engine(path: str | Path, generation: GenerationConfig, *, n_ctx: int | None = None,
-                gpu_layers: str | None = None, seed: int | None = None) -> Engine:
-    """Load a model with the configured generation defaults, any non-None argument overriding them
-    (``gpu_layers`` as typed: none, all, auto or a count; the engine parses and checks it)."""
-    g = generation
-    engine = Engine()
-    engine.load(path, LoadOptions(n_ctx=n_ctx or g.n_ctx, n_threads=g.n_threads or None,
-                                  gpu_layers=gpu_layers if gpu_layers is not None else g.gpu_layers,
-                                  seed=g.seed if seed is None else seed))
-    return engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from r1desk.core.backend import BackendConfig
 from r1desk.core.guard.config import GuardConfig
 
 
@@ -21,6 +22,13 @@ class GenerationConfig:
     gpu_layers: str = "auto"
     n_threads: int = 0          # 0: llama.cpp chooses
     seed: int = -1              # -1: a new seed every turn
+
+    def backend_config(self, model: str, *, kind: str = "llama.cpp", n_ctx: int | None = None,
+                       gpu_layers: str | int | None = None, seed: int | None = None) -> BackendConfig:
+        """How to open ``model`` with these defaults (any non-None argument overrides them)."""
+        return BackendConfig(kind=kind, model=model, n_ctx=n_ctx or self.n_ctx, n_threads=self.n_threads,
+                             gpu_layers=self.gpu_layers if gpu_layers is None else gpu_layers,
+                             seed=self.seed if seed is None else seed)
 
 
 @dataclass(frozen=True)

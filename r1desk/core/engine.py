@@ -24,9 +24,12 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from r1desk.core.gguf_info import ModelInfo, read_model_info
+from r1desk.core.backend import ModelDescription, ModelIdentity
+from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info
+from r1desk.core.prompts import BuiltPrompt, PromptRequest, build_prompt
 from r1desk.core.hardware import detect_gpus
 from r1desk.errors import ContextOverflowError, ModelLoadError, SettingsError
 
@@ -193,7 +196,12 @@ def check_memory(info: ModelInfo, n_ctx: int, hw: Any = None) -> None:
 
 
 class Engine:
-    """One loaded model. Load, generate, unload; one generation at a time."""
+    """One loaded model. Load, generate, unload; one generation at a time.
+
+    The local implementation of ``core.backend.InferenceBackend``: it renders prompts with the GGUF's
+    own chat template (``build_prompt``) and streams tokens from llama.cpp (``stream``)."""
+
+    kind = "llama.cpp"
 
     def __init__(self) -> None:
         self.info: ModelInfo | None = None
@@ -207,6 +215,7 @@ class Engine:
         self._generating = False
         self._pieces: dict[int, bytes] = {}
         self._seeds = random.Random()
+        self._digests: dict[str, str] = {}
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -268,6 +277,8 @@ class Engine:
             self.n_gpu_layers = n_gpu_layers
             self._pieces = {}
             self._seeds = random.Random(options.seed if options.seed >= 0 else None)
+            if str(info.path) not in self._digests:
+                self._hash_in_background(info.path)
             log.info("loaded %s (%s, %s) in %.2fs, n_ctx=%d, gpu_layers=%d", info.name,
                      info.architecture, info.quantization, time.perf_counter() - started,
                      options.n_ctx, n_gpu_layers)
@@ -305,7 +316,7 @@ class Engine:
         with self._guard():
             llm = self._require()
             tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-            vocab = llm._model.vocab
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
             bos = llama_cpp.llama_vocab_bos(vocab)
             if llama_cpp.llama_vocab_get_add_bos(vocab) and bos >= 0 and tokens[:1] != [bos]:
                 tokens.insert(0, bos)
@@ -314,13 +325,50 @@ class Engine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    # -- core.backend.InferenceBackend ---------------------------------------------------------------
+    def describe(self) -> ModelDescription:
+        """The loaded file as the audit log records it: (llama.cpp, path, sha256)."""
+        info = self.info
+        if info is None:
+            raise RuntimeError("no model is loaded")
+        details = {k: v for k, v in info.to_dict().items() if k != "chat_template"}
+        return ModelDescription(ModelIdentity(self.kind, str(info.path), self._digests.get(str(info.path))),
+                                info.name, info.is_r1, info.context_length, info.quantization, details)
+
+    def _hash_in_background(self, path: Path) -> None:
+        """The file's sha256 for the audit log, computed once per file (cached on disk by size and mtime)
+        on a low-priority thread, so a multi-GB model does not delay the first turn; turns started before
+        it is known record no digest."""
+        def run() -> None:
+            if hasattr(os, "setpriority"):
+                try:
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+                except OSError:
+                    pass
+            try:
+                self._digests[str(path)] = file_sha256(path)
+            except OSError as exc:
+                log.warning("could not hash %s: %s", path, exc)
+
+        threading.Thread(target=run, name="r1desk-model-hash", daemon=True).start()
+
+    def build_prompt(self, request: PromptRequest, *, max_tokens: int) -> BuiltPrompt:
+        """The request rendered with the model's chat template, older turns dropped to fit the context."""
+        info = self.info
+        if info is None:
+            raise RuntimeError("no model is loaded")
+        return build_prompt(info, request, count_tokens=self.count_tokens, n_ctx=self.n_ctx, max_tokens=max_tokens)
+
+    def stream(self, prompt: BuiltPrompt, params: GenParams, cancel: threading.Event) -> Generation:
+        return self.generate(prompt.text, params, cancel)
+
     def piece(self, token: int) -> bytes:
         """The bytes of one token (any length; llama-cpp-python's helper caps them at 32)."""
         cached = self._pieces.get(token)
         if cached is not None:
             return cached
         llama_cpp = _llama()
-        vocab = self._require()._model.vocab
+        vocab = llama_cpp.llama_model_get_vocab(self._require().model)
         size = 64
         while True:
             buf = ctypes.create_string_buffer(size)
@@ -402,7 +450,7 @@ class Generation:
             tokens_iter = llm.generate(
                 self.prompt_tokens, top_k=params.top_k, top_p=params.top_p, min_p=params.min_p,
                 temp=params.temperature, repeat_penalty=params.repeat_penalty, reset=True)
-            vocab = llm._model.vocab
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
             engine._generating = True
             try:
                 while True:
@@ -455,6 +503,10 @@ class Generation:
                 if errors:
                     log.warning("llama.cpp reported: %s", errors[-1])
                 log.debug("generation finished: %s", self.stats)
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.tokens)
 
     def close(self) -> None:
         """End the generation now (as "cancelled" if it was still running) and free the engine."""

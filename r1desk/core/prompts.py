@@ -76,6 +76,8 @@ class BuiltPrompt:
     dropped_messages: int = 0
     prompt_tokens: int | None = None    # when a token counter was given
     template_fallback: str | None = None    # the warning (also in warnings) when the model's template was not used
+    # the same turn as chat messages ({"role", "content"}), for a backend whose server applies the template
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 # -- presets and templates ----------------------------------------------------------------------

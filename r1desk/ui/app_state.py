@@ -9,13 +9,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.pending import PendingQueue, SpillError
 from r1desk.ui.workers import GenerationWorker
+
+if TYPE_CHECKING:
+    from r1desk.core.backend import InferenceBackend
+    from r1desk.core.chat import ChatSession
+    from r1desk.core.gguf_info import ModelInfo
+    from r1desk.core.guard.pipeline import GuardStatus
+    from r1desk.settings import Settings
 
 log = logging.getLogger("r1desk.ui")
 
@@ -30,46 +37,49 @@ class AppState(QObject):
     guard_status_changed = Signal(object)
     conversations_changed = Signal()
 
-    def __init__(self, *, settings: Any = None, engine: Any = None, audit: Any = _UNSET,
+    def __init__(self, *, settings: Settings | None = None, engine: InferenceBackend | None = None,
+                 audit: Any = _UNSET,
                  session_kwargs: dict[str, Any] | None = None, parent: QObject | None = None) -> None:
         """``engine``: an Engine (tests pass one already loaded); ``session_kwargs``: extra ChatSession
         arguments (tests inject a deterministic scorer); ``audit``: the GUI thread's AuditLog."""
         super().__init__(parent)
-        self.settings = settings if settings is not None else _load_settings()
-        self.engine = engine
+        self.settings: Settings = settings if settings is not None else _load_settings()
+        self.engine: InferenceBackend | None = engine
         self.audit = _open_audit() if audit is _UNSET else audit
         # The GUI thread's own audit writes (admin events, role unlocks): a locked database delays them,
         # never loses them; what is still refused at exit is spilled beside the database (core.turn_log).
         self.admin_log = PendingQueue(self.audit) if isinstance(self.audit, AuditLog) else None
         self.session_kwargs = dict(session_kwargs or {})
         self.worker = GenerationWorker(self)
-        self.session: Any = None
-        self.guard_status: Any = None
+        self.session: ChatSession | None = None
+        self.guard_status: GuardStatus | None = None
         self.loading_path: str | None = None
         self.unsaved_error: SpillError | None = None   # audit writes no disk could take at exit
 
     # -- model --------------------------------------------------------------------------------------
     @property
-    def model_info(self) -> Any:
-        return getattr(self.engine, "info", None) if self.engine is not None else None
+    def model_info(self) -> ModelInfo | None:
+        """The loaded GGUF's header (local backends; a server has none)."""
+        from r1desk.core.engine import Engine
+
+        return self.engine.info if isinstance(self.engine, Engine) else None
 
     def load_model(self, path: str | Path, gpu_layers: str | int | None = None) -> None:
         """Load on the worker thread (after any running turn); then remember it for the next start."""
         path = str(path)
         self.loading_path = path
         self.model_loading.emit(path)
-        gen = getattr(self.settings, "generation", None)
-        layers = gpu_layers if gpu_layers is not None else getattr(gen, "gpu_layers", "none")
+        config = self.settings.chat_config().generation.backend_config(path, gpu_layers=gpu_layers)
 
-        def op() -> tuple[Any, Any]:
-            from r1desk.core.engine import Engine, LoadOptions
+        def op() -> tuple[ModelInfo | None, GuardStatus | None]:
+            from r1desk.core.backend import open_backend
 
-            if self.engine is None:
-                self.engine = Engine()
-            options = LoadOptions(n_ctx=int(getattr(gen, "n_ctx", 4096) or 4096),
-                                  n_threads=(getattr(gen, "n_threads", 0) or None), gpu_layers=layers)
-            info = self.engine.load(path, options)
-            return info, self._ensure_session()
+            if self.engine is not None:
+                self.engine.unload()          # free the old model's memory before the new one loads
+            self.engine = open_backend(config)
+            if self.session is not None:
+                self.session.engine = self.engine
+            return self.model_info, self._ensure_session()
 
         self.worker.submit(op, self._on_loaded, self._on_load_failed)
 
@@ -84,33 +94,32 @@ class AppState(QObject):
         """With an engine loaded before the window opened (tests, CLI hand-over): create the session."""
         self.worker.submit(self._ensure_session, self._on_session_ready, self._on_load_failed)
 
-    def _ensure_session(self) -> Any:
+    def _ensure_session(self) -> GuardStatus:
         """On the worker thread: one ChatSession per app, bound to the (re)loaded engine."""
         if self.session is None:
             from r1desk.core.chat import ChatSession
-            from r1desk.storage.auditlog import AuditLog
 
+            if self.engine is None:
+                raise RuntimeError("no model is loaded")
             audit = self.session_kwargs.pop("audit", _UNSET)
             if audit is _UNSET:
                 audit = AuditLog()
             self.session = ChatSession(self.engine, audit=audit, config=self.settings.chat_config(),
                                        **self.session_kwargs)
-            guard = getattr(self.session, "guard", None)
-            if guard is not None and hasattr(guard, "preload"):
-                try:
-                    return guard.preload()      # load the classifiers now, not in the first turn
-                except Exception:
-                    log.exception("guard preload failed; the status says which filter is missing")
-        return getattr(self.session, "guard_status", None)
+            try:
+                return self.session.guard.preload()      # load the classifiers now, not in the first turn
+            except Exception:
+                log.exception("guard preload failed; the status says which filter is missing")
+        return self.session.guard_status
 
-    def _on_session_ready(self, status: Any) -> None:
+    def _on_session_ready(self, status: GuardStatus | None) -> None:
         self.guard_status = status
         self.guard_status_changed.emit(status)
 
-    def _on_loaded(self, result: tuple[Any, Any]) -> None:
+    def _on_loaded(self, result: tuple[ModelInfo | None, GuardStatus | None]) -> None:
         info, status = result
-        self.loading_path = None
-        self.remember_model(str(getattr(info, "path", "")) or None)
+        path, self.loading_path = self.loading_path, None
+        self.remember_model(path)
         self.model_loaded.emit(info)
         self._on_session_ready(status)
 
@@ -120,7 +129,7 @@ class AppState(QObject):
 
     # -- settings -----------------------------------------------------------------------------------
     def remember_model(self, path: str | None) -> None:
-        if path is None or getattr(self.settings, "last_model_path", None) == path:
+        if path is None or self.settings.last_model_path == path:
             return
         try:
             from r1desk.settings import save_settings
@@ -141,7 +150,7 @@ class AppState(QObject):
 
     @property
     def thinking_visibility(self) -> str:
-        return str(getattr(self.settings, "thinking_visibility", "collapsed"))
+        return self.settings.thinking_visibility
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Interrupt a running turn (saved as interrupted), wait for the worker, release the model.
@@ -151,7 +160,7 @@ class AppState(QObject):
         ``retry_unsaved()`` before it quits.
         """
         done = self.worker.shutdown(timeout_ms)
-        if done and self.session is not None and hasattr(self.session, "close"):
+        if done and self.session is not None:
             try:
                 problem = self.session.close()  # the guard's threads; pending audit writes
                 if problem:
@@ -177,7 +186,7 @@ class AppState(QObject):
                 log.exception("could not keep %d admin audit events", self.admin_log.pending)
 
     def _close_audit(self) -> None:
-        if self.audit is not None and hasattr(self.audit, "close"):
+        if self.audit is not None:
             try:
                 self.audit.close()
             except Exception:
@@ -186,7 +195,7 @@ class AppState(QObject):
     def retry_unsaved(self) -> SpillError | None:
         """Try again to store (or spill) what ``shutdown`` could not; None once nothing is left."""
         self.unsaved_error = None
-        writer = getattr(getattr(self.session, "log", None), "writer", None)
+        writer = self.session.log.writer if self.session is not None else None
         if writer is not None and writer.pending:
             try:
                 writer.close()
@@ -199,8 +208,8 @@ class AppState(QObject):
 
     def discard_unsaved(self) -> int:
         """The user chose to quit anyway: how many audit writes are lost (logged as an error)."""
-        lost = sum(q.pending for q in (getattr(getattr(self.session, "log", None), "writer", None), self.admin_log)
-                   if q is not None)
+        writer = self.session.log.writer if self.session is not None else None
+        lost = sum(q.pending for q in (writer, self.admin_log) if q is not None)
         log.error("quitting with %d audit log entries unsaved: %s", lost, self.unsaved_error)
         self.unsaved_error = None
         self._close_audit()
@@ -217,10 +226,5 @@ def _load_settings() -> Any:
         return safe_settings()
 
 
-def _open_audit() -> Any:
-    try:
-        from r1desk.storage.auditlog import AuditLog
-    except ImportError:
-        log.warning("audit log module not available: conversation list disabled")
-        return None
+def _open_audit() -> AuditLog:
     return AuditLog()

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from r1desk.core.backend import InferenceBackend
 from r1desk.core.config import ChatConfig, monitor_mode
 from r1desk.core.guard.policy import Policy
 from r1desk.core.selfcheck.runner import (Progress, SelfCheckRun, modes_for,
@@ -39,7 +40,8 @@ class SelfCheckOptions:
     report: Path | None = None
 
 
-def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: Any = None, engine: Any = None,
+def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: Any = None,
+                        engine: InferenceBackend | None = None,
                         session_factory: Callable[..., Any] | None = None,
                         progress: Callable[[Progress], None] | None = None,
                         cancel: threading.Event | None = None) -> SelfCheckRun:
@@ -55,38 +57,37 @@ def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: An
     if opts.max_tokens is not None and opts.max_tokens < 1:
         raise UserFacingError(f"--max-tokens must be at least 1, not {opts.max_tokens}")
     suite_name, prompts = load_suite(opts.suite, opts.fmt)     # bad suites fail before the model loads
-    own_engine = engine is None
-    if own_engine:
-        engine = _load_engine(opts, config)
+    backend = engine if engine is not None else _load_engine(opts, config)
     try:
-        return _run(opts, modes, suite_name, prompts, config, audit, engine, session_factory, progress, cancel)
+        return _run(opts, modes, suite_name, prompts, config, audit, backend, session_factory, progress, cancel)
     finally:
-        if own_engine:
-            engine.unload()
+        if engine is None:
+            backend.unload()
 
 
-def _load_engine(opts: SelfCheckOptions, config: ChatConfig) -> Any:
-    from r1desk.core.chat import load_engine
+def _load_engine(opts: SelfCheckOptions, config: ChatConfig) -> InferenceBackend:
+    from r1desk.core.backend import open_backend
 
     if not opts.model:
         raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
-    return load_engine(opts.model, config.generation, n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers, seed=opts.seed)
+    return open_backend(config.generation.backend_config(opts.model, n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers,
+                                                         seed=opts.seed))
 
 
 def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: list[Prompt], config: ChatConfig,
-         audit: Any, engine: Any, session_factory: Callable[..., Any] | None,
+         audit: Any, engine: InferenceBackend, session_factory: Callable[..., Any] | None,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> SelfCheckRun:
     from r1desk.core.gguf_info import file_sha256
 
-    if engine.info is None:
+    if not engine.loaded:
         raise UserFacingError("no model is loaded", hint="load a GGUF model first")
     if session_factory is None:
         from r1desk.core.chat import ChatSession
 
         session_factory = ChatSession
-    model = engine.info.to_dict()
-    model.pop("chat_template", None)
-    model["sha256"] = file_sha256(engine.info.path)
+    model = engine.describe().to_dict()
+    if model["backend"] == "llama.cpp" and not model.get("sha256"):   # the report names the exact file
+        model["sha256"] = model["digest"] = file_sha256(model["model_id"])
     per_mode = {"on": config, "off": config.with_guard(monitor_mode(config.guard))}
     policy = {**Policy.from_config(config.guard).to_dict(), "preamble": config.preamble,
               "guards_off": "monitor mode: every block/redact action lowered to flag"}

@@ -174,8 +174,7 @@ def test_a_run_whose_sessions_cannot_be_built_is_logged_as_failed(tiny_r1_engine
 
 
 def test_a_report_that_cannot_be_written_is_not_recorded_as_written(tiny_r1_path, audit, tmp_path):
-    from types import SimpleNamespace
-
+    from r1desk.core.backend import ModelDescription, ModelIdentity
     from r1desk.core.engine import GenParams
     from r1desk.core.gguf_info import read_model_info
     from tests.core.selfcheck.fakes import FakeSession, Script
@@ -188,7 +187,15 @@ def test_a_report_that_cannot_be_written_is_not_recorded_as_written(tiny_r1_path
         def generation_params(self, **overrides):
             return GenParams(max_tokens=overrides.get("max_tokens") or 8)
 
-    engine = SimpleNamespace(info=read_model_info(tiny_r1_path))
+    info = read_model_info(tiny_r1_path)
+
+    class Backend:                     # a loaded model that the scripted sessions never call
+        loaded = True
+
+        def describe(self):
+            return ModelDescription(ModelIdentity("llama.cpp", str(info.path), "0" * 64), info.name, info.is_r1)
+
+    engine = Backend()
     (tmp_path / "not-a-folder").write_text("")
     opts = SelfCheckOptions(suite="builtin", guards="on", limit=2, report=tmp_path / "not-a-folder" / "r.html")
     with pytest.raises(UserFacingError, match="Cannot write the report"):
