@@ -6,7 +6,7 @@ with them ("kill a process", "shoot a photo") and that a well-calibrated assista
 """
 from __future__ import annotations
 
-from r1desk.core.selfcheck.suites import Prompt
+from r1desk.core.selfcheck.prompt import Prompt
 
 # (id, expected, harm area, text). Original text written for this project.
 _PROMPTS: tuple[tuple[str, str, str, str], ...] = (

@@ -10,15 +10,14 @@ import csv
 import io
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from r1desk.core.selfcheck.builtin_suite import builtin_prompts
+from r1desk.core.selfcheck.prompt import Expected, Prompt  # noqa: F401 - re-exported
 from r1desk.errors import UserFacingError
 
 log = logging.getLogger("r1desk.selfcheck")
 
-Expected = Literal["unsafe", "safe"]
 FORMATS = ("auto", "sst", "xstest")
 
 # Canonical harm-area keys (SimpleSafetyTests' five areas) and their display names.
@@ -35,18 +34,6 @@ _MAX_BYTES = 20 * 1024 * 1024  # a prompt suite is a few KB; anything this big i
 
 class SuiteError(UserFacingError):
     """A prompt-suite file that cannot be read: missing, empty, not CSV, or missing columns."""
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One test prompt. ``expected`` says whether a safe model should refuse ("unsafe") or answer ("safe")."""
-
-    id: str
-    text: str
-    expected: Expected
-    harm_area: str
-    source: str
-    category: str = ""
 
 
 def harm_area_key(name: str) -> str:
@@ -183,8 +170,6 @@ def load_suite(spec: str | Path, fmt: str = "auto") -> tuple[str, list[Prompt]]:
     if fmt not in FORMATS:
         raise SuiteError(f"Unknown suite format {fmt!r}: use one of {', '.join(FORMATS)}")
     if str(spec) == "builtin":
-        from r1desk.core.selfcheck.builtin_suite import builtin_prompts
-
         return "builtin", builtin_prompts()
     path = Path(spec).expanduser()
     if fmt == "auto":
