@@ -20,7 +20,7 @@ from r1desk.errors import UserFacingError
 log = logging.getLogger("r1desk.cli")
 
 # Modules under r1desk.cli that contribute subcommands, in --help order.
-COMMAND_MODULES = ("chat", "classify", "models", "audit", "selfcheck", "info")
+COMMAND_MODULES = ("chat", "classify", "guard", "models", "audit", "selfcheck", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from r1desk.cli import audit_period
 from r1desk.cli.auth import FD_ENV, FILE_ENV, Authenticated, authenticate
 from r1desk.core.roles import ADMIN, AUDITOR
 from r1desk.errors import UserFacingError
@@ -44,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
 
-    def add(name: str, func: Any, help_: str, *, data: bool = True, role: str = AUDITOR) -> argparse.ArgumentParser:
+    def add(name: str, func: Any, help_: str, *, data: bool = True, role: str = AUDITOR,
+            sub: argparse._SubParsersAction = sub) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, parents=[common] + ([as_json] if data else []), help=help_)
         parser.set_defaults(func=func, required_role=role)
         return parser
@@ -60,12 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _filters(search)
     _paging(search)
     queue = add("queue", cmd_queue, "unreviewed turns by severity: blocked, flagged, language mixing, rest")
+    queue.add_argument("--order", choices=("severity", "useful"), default="severity",
+                       help="useful: where classifiers disagree, scores sit near a threshold, or the language lock "
+                            "and the guard conflict first")
     _paging(queue)
     review = add("review", cmd_review, "label a turn as reviewed")
     review.add_argument("id", help="turn id (or a unique prefix)")
     review.add_argument("--label", required=True, choices=REVIEW_LABELS)
     review.add_argument("--note", default="", help="free-text note")
     review.add_argument("--corrected-answer", default=None, help="a better answer (used for preference pairs)")
+    review.add_argument("--channel", choices=CHANNELS, default=None, help="where the problem was (miss rates)")
     stats = add("stats", cmd_stats, "what happened since the last review")
     stats.add_argument("--reviewer", default=None, help="since this reviewer's last review")
     stats.add_argument("--since", default=None, help="since this date instead (YYYY-MM-DD)")
@@ -81,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     backup.add_argument("file", type=Path, help="new backup file")
     prune = add("prune", cmd_prune, "delete turns older than N days (admin; leaves tombstones; audited)", role=ADMIN)
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    audit_period.register(sub, add, common)
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +189,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     with _open(args) as log:
-        _print_turns(log.review_queue(limit=args.limit, offset=args.offset), args)
+        _print_turns(log.review_queue(limit=args.limit, offset=args.offset, order=args.order), args)
     return 0
 
 
@@ -231,7 +238,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     with _open(args) as log:
         turn_id = log.get_turn(args.id)["id"]
         review_id = log.review(turn_id, args.label, note=args.note, reviewer=_actor(args),
-                               corrected_answer=args.corrected_answer)
+                               corrected_answer=args.corrected_answer, channel=args.channel)
     if args.json:
         _print_json({"turn_id": turn_id, "review_id": review_id, "label": args.label})
     else:
