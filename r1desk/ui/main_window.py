@@ -11,8 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMenu, QMessageBox, QSplitter, QStackedWidget,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from r1desk.ui.app_state import AppState
 from r1desk.ui.chat_page import ChatPage
@@ -40,9 +40,29 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.chat)
         self._views: dict[str, QWidget] = {"empty": self.empty, "chat": self.chat}
+        self._titles: dict[str, str] = {}
+        # Above every page but the chat: where you are, and the way back (Esc, Ctrl+N and the sidebar too).
+        self.view_header = QWidget(self)
+        self.view_header.setObjectName("ViewHeader")
+        header = QHBoxLayout(self.view_header)
+        header.setContentsMargins(8, 6, 8, 6)
+        self.back_button = QPushButton("← Back to chat", self.view_header)
+        self.back_button.setToolTip("Back to the conversation (Esc)")
+        self.back_button.clicked.connect(self.show_chat)
+        self.view_title = QLabel(self.view_header)
+        self.view_title.setObjectName("ViewTitle")
+        header.addWidget(self.back_button)
+        header.addWidget(self.view_title, 1)
+        self.view_header.setVisible(False)
+        main = QWidget(self)
+        main_layout = QVBoxLayout(main)
+        main_layout.setContentsMargins(0, 0, 0, 0)
+        main_layout.setSpacing(0)
+        main_layout.addWidget(self.view_header)
+        main_layout.addWidget(self.stack, 1)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.sidebar)
-        splitter.addWidget(self.stack)
+        splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([260, 920])
         splitter.setChildrenCollapsible(False)
@@ -69,13 +89,52 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
 
     # -- extension points (issue 6) -------------------------------------------------------------------
-    def add_view(self, name: str, widget: QWidget) -> None:
-        """Add a page to the main area; :meth:`show_view` switches to it."""
+    def add_view(self, name: str, widget: QWidget, title: str | None = None) -> None:
+        """Add a page to the main area; :meth:`show_view` switches to it, :meth:`show_chat` back."""
         self._views[name] = widget
+        self._titles[name] = title or name.replace("_", " ").capitalize()
         self.stack.addWidget(widget)
 
     def show_view(self, name: str) -> None:
-        self.stack.setCurrentWidget(self._views[name])
+        widget = self._views[name]
+        on_chat = name in ("chat", "empty")
+        previous = self.stack.currentWidget()
+        self.stack.setCurrentWidget(widget)
+        self.view_header.setVisible(not on_chat)
+        self.view_title.setText("" if on_chat else self._titles.get(name, name))
+        if previous is not widget:
+            self._focus_page(widget)
+
+    def current_view(self) -> str:
+        current = self.stack.currentWidget()
+        return next((name for name, w in self._views.items() if w is current), "")
+
+    def show_chat(self) -> None:
+        """Back to the conversation (the welcome page while no model is loaded or loading)."""
+        has_model = self.state.model_info is not None or self.state.loading_path is not None
+        self.show_view("chat" if has_model or self.chat.conversation_id is not None else "empty")
+
+    def _focus_page(self, page: QWidget) -> None:
+        """Keystrokes go to the page on screen, never to a hidden one (the chat box kept its focus)."""
+        if page is self.chat:
+            self.chat.input.focus_input()
+            return
+        focus = self.focusWidget()
+        if focus is not None and not page.isAncestorOf(focus):
+            focus.clearFocus()
+        page.setFocus(Qt.FocusReason.OtherFocusReason)
+        if page.focusWidget() is None or not page.isAncestorOf(page.focusWidget()):
+            page.focusNextChild()
+
+    def _on_escape(self) -> None:
+        if self.current_view() in ("chat", "empty"):
+            self.chat.stop()
+        else:
+            self.show_chat()
+
+    def _focus_input(self) -> None:
+        if self.current_view() not in ("chat", "empty"):
+            self.show_chat()
 
     def add_tool_action(self, text: str, callback: Callable[[], None], shortcut: str | None = None) -> QAction:
         """A Tools menu entry (e.g. "Audit log…", "Admin settings…")."""
@@ -119,9 +178,9 @@ class MainWindow(QMainWindow):
 
     def _build_shortcuts(self) -> None:
         stop = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        stop.activated.connect(self.chat.stop)
+        stop.activated.connect(self._on_escape)
         focus = QShortcut(QKeySequence("Ctrl+L"), self)
-        focus.activated.connect(self.chat.input.focus_input)
+        focus.activated.connect(self._focus_input)
 
     def _about(self) -> None:
         from r1desk import __version__
@@ -141,8 +200,7 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         self.chat.new_chat()
         self.sidebar.select(None)
-        if self.state.model_info is None and self.state.loading_path is None:
-            self.show_view("empty")
+        self.show_chat()
 
     def open_model_manager(self, import_file: bool = False) -> None:
         from r1desk.ui.model_manager import ModelManager
@@ -175,6 +233,7 @@ class MainWindow(QMainWindow):
 
     def open_conversation(self, conversation_id: str) -> None:
         if conversation_id == self.chat.conversation_id:
+            self.show_view("chat")      # the conversation on screen, from any other page
             return
         if self.chat.busy:
             self.chat.stop()

@@ -110,8 +110,9 @@ def register_part2(window: Any) -> dict[str, RoleGate]:
 
     gates = {AUDITOR: RoleGate(AUDITOR, store, lambda: AuditorView(audit)),
              ADMIN: RoleGate(ADMIN, store, make_admin)}
+    titles = {AUDITOR: "Audit log", ADMIN: "Admin settings"}
     for role, gate in gates.items():
-        window.add_view(role, gate)
+        window.add_view(role, gate, titles[role])
     window.add_tool_action("Audit log…", lambda: window.show_view(AUDITOR), "Ctrl+Shift+A")
     window.add_tool_action("Admin settings…", lambda: window.show_view(ADMIN), "Ctrl+Shift+,")
     return gates
