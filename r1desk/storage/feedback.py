@@ -83,10 +83,10 @@ class FeedbackMixin:
         how many of those the reviewer confirmed (label other than "ok") or rejected ("ok")."""
         with self._read() as db:  # type: ignore[attr-defined]
             rows = db.execute(
-                "SELECT d.model, d.turn_id, min(d.created), (SELECT r.label FROM reviews r WHERE r.turn_id ="
-                " d.turn_id AND r.created >= min(d.created) ORDER BY r.id DESC LIMIT 1) FROM decisions d"
-                " WHERE d.classifier = ? AND d.action != 'allow' GROUP BY d.model, d.turn_id",
-                [classifier]).fetchall()
+                "SELECT f.model, f.turn_id, f.first, (SELECT r.label FROM reviews r WHERE r.turn_id = f.turn_id"
+                " AND r.created >= f.first ORDER BY r.id DESC LIMIT 1) FROM (SELECT d.model, d.turn_id,"
+                " min(d.created) AS first FROM decisions d WHERE d.classifier = ? AND d.action != 'allow'"
+                " GROUP BY d.model, d.turn_id) f", [classifier]).fetchall()
         out: dict[str, dict[str, Any]] = {}
         for model, _tid, _first, label in rows:
             entry = out.setdefault(model or "?", {"flagged_turns": 0, "reviewed_later": 0, "confirmed": 0,
