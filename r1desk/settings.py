@@ -144,6 +144,15 @@ class GuardSettings:
                                          description="The version of the classifier trained on reviews "
                                                      "(r1desk guard train) that the guard uses, e.g. v3; "
                                                      "none: not used. Rolling back is enabling the previous one.")
+    harm_model: str | None = setting(None, title="Guard model (harm filter)",
+                                     description="A guard-model GGUF (Qwen3Guard-Gen, Llama Guard 3, Granite "
+                                                 "Guardian) that judges harm in the prompt, the thinking and the "
+                                                 "answer; none: the harm filter is not installed (toxicity only).")
+    harm_threads: int = setting(2, title="Guard model threads", minimum=1, maximum=256,
+                                description="CPU threads for the guard model; it shares the cores with the chat "
+                                            "model (bench/bench_harm.py measures the cost).")
+    harm_gpu_layers: int = setting(0, title="Guard model GPU layers", minimum=-1, maximum=1000,
+                                   description="Layers of the guard model offloaded to the GPU (-1: all).")
 
 
 @dataclass
@@ -170,6 +179,9 @@ class Settings:
                                        choices=("shown", "collapsed", "hidden"),
                                        description="How end users see the thinking trace; it is always kept "
                                                    "in the audit log.")
+    enter_sends: bool = setting(True, title="Enter sends the message",
+                                description="On: Enter sends and Shift+Enter starts a new line. Off: Ctrl+Enter "
+                                            "sends and Enter starts a new line. Ctrl+Enter always sends.")
     preamble: PreambleSettings = setting(title="Safety preamble", default_factory=PreambleSettings,
                                          description="Optional text folded into the user turn.")
     guard: GuardSettings = setting(title="Guard", default_factory=GuardSettings,
@@ -205,7 +217,9 @@ class Settings:
             num_threads=g.num_threads, quantize=g.quantize, window_segments=g.window_segments,
             max_segment_chars=g.max_segment_chars, language_target=lang.target, language_action=lang.action,
             min_share=lang.min_share,
-            extra={"review": {"version": g.feedback_model}} if g.feedback_model else {})
+            extra={**({"review": {"version": g.feedback_model}} if g.feedback_model else {}),
+                   **({"harm": {"path": g.harm_model, "n_threads": g.harm_threads,
+                                "gpu_layers": g.harm_gpu_layers}} if g.harm_model else {})})
 
 
 # --- migrations -------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ class ChatPage(QWidget):
         lang = getattr(getattr(state.settings, "language", None), "target", "auto")
         self.input.set_language(lang)
 
+        enter_sends = lambda: bool(self.state.settings.enter_sends)   # noqa: E731 - read at each key press
+        self.input.set_enter_sends(enter_sends)
+        self.view.enter_sends = enter_sends
         self.input.send.connect(self.send)
         self.input.stop.connect(self.stop)
         self.view.edit_resend.connect(self._on_edit_resend)

@@ -5,6 +5,8 @@ the bottom, and leaves the scroll position alone when they scrolled up to read.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
@@ -29,6 +31,7 @@ class ChatView(QScrollArea):
         self._column.addStretch(1)
         self.setWidget(inner)
         self.exchanges: list[tuple[UserMessage, AssistantMessage]] = []
+        self.enter_sends: Callable[[], bool] = lambda: True     # the send key of the inline edit box
         self._follow = True
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
@@ -38,7 +41,7 @@ class ChatView(QScrollArea):
         self._follow = True
 
     def add_exchange(self, prompt: str, thinking_visibility: str) -> AssistantMessage:
-        user = UserMessage(prompt, self.widget())
+        user = UserMessage(prompt, self.widget(), enter_sends=self.enter_sends)
         assistant = AssistantMessage(thinking_visibility, self.widget())
         index = self._column.count() - 1
         self._column.insertWidget(index, user)

@@ -1,15 +1,18 @@
 """The prompt box with its template picker, output-language selector, Send/Stop and the few-shot warning.
 
-Ctrl+Enter sends (Enter alone inserts a newline, so pasted text is never sent by accident).
+Enter sends and Shift+Enter starts a new line, or Ctrl+Enter sends (the ``enter_sends`` setting; see
+:mod:`r1desk.ui.prompt_edit`). Tab moves the focus.
 """
 from __future__ import annotations
 
 import logging
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from r1desk.ui.prompt_edit import PromptEdit
 
 log = logging.getLogger("r1desk.ui")
 
@@ -48,17 +51,6 @@ def looks_few_shot(text: str) -> bool:
     return bool(detect(text))
 
 
-class PromptEdit(QPlainTextEdit):
-    submit = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
-        if (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
-            self.submit.emit()
-            return
-        super().keyPressEvent(event)
-
-
 class InputBar(QWidget):
     send = Signal(str)          # the prompt text
     stop = Signal()
@@ -81,7 +73,7 @@ class InputBar(QWidget):
         inner.setContentsMargins(12, 8, 10, 8)
         inner.setSpacing(6)
         self.edit = PromptEdit(frame)
-        self.edit.setPlaceholderText("Ask anything…  (Ctrl+Enter to send)")
+        self.edit.setAccessibleName("Message")
         self.edit.setFixedHeight(76)
         inner.addWidget(self.edit)
         row = QHBoxLayout()
@@ -98,7 +90,6 @@ class InputBar(QWidget):
         self.stats.setObjectName("StatsLabel")
         self.send_button = QPushButton("Send", frame)
         self.send_button.setProperty("primary", "true")
-        self.send_button.setToolTip("Send (Ctrl+Enter)")
         self.stop_button = QPushButton("■ Stop", frame)
         self.stop_button.setToolTip("Stop generating (Esc)")
         self.stop_button.setVisible(False)
@@ -120,6 +111,7 @@ class InputBar(QWidget):
         self.stop_button.clicked.connect(lambda *_: self.stop.emit())
         self._busy = False
         self._can_send = True
+        self.set_enter_sends(self.edit.enter_sends)
 
     # -- state --------------------------------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:
@@ -130,7 +122,17 @@ class InputBar(QWidget):
     def set_can_send(self, ok: bool, why: str = "") -> None:
         self._can_send = ok
         self.send_button.setEnabled(ok)
-        self.send_button.setToolTip("Send (Ctrl+Enter)" if ok else why)
+        self.send_button.setToolTip(f"Send ({self.edit.send_hint()})" if ok else why)
+
+    def set_enter_sends(self, enter_sends: Callable[[], bool]) -> None:
+        """Where the send key is read from (the settings, at each key press)."""
+        self.edit.enter_sends = enter_sends
+        self.update_send_hint()
+
+    def update_send_hint(self) -> None:
+        self.edit.setPlaceholderText(f"Ask anything…  ({self.edit.send_hint()})")
+        if self._can_send:
+            self.send_button.setToolTip(f"Send ({self.edit.send_hint()})")
 
     def template_key(self) -> str:
         return self.template.currentData() or "plain"

@@ -7,16 +7,18 @@ once and redraws the whole buffer through a throttle (style rule 6).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextOption
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
 from r1desk.ui import theme
 from r1desk.textsafe import printable
 from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
+from r1desk.ui.prompt_edit import PromptEdit
 from r1desk.ui.throttle import Throttle
 
 REPAINT_MS = 40
@@ -140,7 +142,8 @@ class UserMessage(QFrame):
 
     resend = Signal(object, str)      # self, new text
 
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, parent: QWidget | None = None, *,
+                 enter_sends: Callable[[], bool] | None = None) -> None:
         super().__init__(parent)
         self.text = text
         outer = QVBoxLayout(self)
@@ -155,7 +158,8 @@ class UserMessage(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bubble_layout.addWidget(self.label)
-        self.editor = QPlainTextEdit(self.bubble)
+        self.editor = PromptEdit(self.bubble, enter_sends=enter_sends)
+        self.editor.setAccessibleName("Edit message")
         self.editor.setVisible(False)
         self.editor.setFixedHeight(90)
         bubble_layout.addWidget(self.editor)
@@ -186,6 +190,9 @@ class UserMessage(QFrame):
         self.edit_button.clicked.connect(self.start_edit)
         self.cancel_edit.clicked.connect(self._stop_edit)
         self.send_edit.clicked.connect(self._on_send_edit)
+        self.editor.submit.connect(self._on_send_edit)
+        self.editor.cancel.connect(self._stop_edit)
+        self.editor.cancellable = True
 
     def start_edit(self) -> None:
         self.editor.setPlainText(self.text)

@@ -124,6 +124,9 @@ QPushButton[danger="true"] {{ color: {p.danger}; }}
 QToolButton {{ border: none; border-radius: 5px; padding: 3px 6px; color: {p.muted}; background: transparent; }}
 QToolButton:hover {{ background: {p.border}; color: {p.text}; }}
 QToolButton:checked {{ color: {p.accent}; }}
+QPushButton:focus {{ border: 2px solid {p.accent}; padding: 5px 13px; }}
+QToolButton:focus, QComboBox:focus {{ border: 2px solid {p.accent}; }}
+QCheckBox:focus, QRadioButton:focus {{ color: {p.accent}; }}
 #DisclosureBar {{ background: {p.surface}; border-bottom: 1px solid {p.border}; }}
 #DisclosureBar QLabel {{ color: {p.muted}; }}
 #DisclosureBar QLabel#ModelName {{ color: {p.text}; font-weight: 600; }}
