@@ -216,11 +216,14 @@ class ReadMixin:
             if not rows:
                 raise AuditInputError(f"No conversation with id {conversation_id!r}")
             conv = rows[0]
-            # ``superseded``: a later turn regenerated this one (the chat shows and re-sends only the retry)
+            # ``superseded``: the turn is on a replaced branch. A turn r with ``regenerate_of`` = x (a regenerate,
+            # a language retry, or an edit-and-resend of x's prompt) replaces x and every turn after x up to r:
+            # the chat shows and re-sends only the new branch; the audit log keeps every branch.
             conv["turns"] = _dicts(db.execute(
                 "SELECT t.id, t.created, t.status, t.finish_reason, t.prompt_typed, t.answer_shown, t.thinking_shown,"
-                " t.regenerate_of, EXISTS(SELECT 1 FROM turns r WHERE r.conversation_id = t.conversation_id"
-                " AND r.regenerate_of = t.id) AS superseded,"
+                " t.regenerate_of, EXISTS(SELECT 1 FROM turns r JOIN turns x ON x.id = r.regenerate_of"
+                " WHERE r.conversation_id = t.conversation_id AND x.conversation_id = t.conversation_id"
+                " AND x.seq <= t.seq AND r.seq > t.seq) AS superseded,"
                 " (SELECT f.thumbs FROM feedback f WHERE f.turn_id = t.id ORDER BY f.id DESC LIMIT 1)"
                 " AS feedback_rating FROM turns t WHERE t.conversation_id = ? ORDER BY t.seq", [conversation_id]))
             return conv

@@ -154,6 +154,8 @@ class ChatPage(QWidget):
             self.conversation_started.emit(event.conversation_id)
 
     def _on_notice(self, event: ev.Notice) -> None:
+        if event.kind == "guard_status":    # a filter not installed: the disclosure bar says so, not every answer
+            return
         if self._current is None and event.kind == "language_regenerate" and self._last is not None:
             # The language lock regenerates once, as a new turn of the same request: its answer
             # replaces the one that mixed languages, as the Regenerate button does.
@@ -261,7 +263,10 @@ class ChatPage(QWidget):
         return history
 
     def _on_edit_resend(self, index: int, text: str) -> None:
-        self.send(text, keep=index)
+        """An edit starts a new branch: the logged turns from this exchange on are replaced (the audit log
+        keeps them; reopening the conversation shows, and the model is sent, the edited branch only)."""
+        replaced = next((a.turn_id for _u, a in self.view.exchanges[index:] if a.turn_id), None)
+        self.send(text, keep=index, regenerate_of=replaced)
 
     def _on_regenerate(self, index: int) -> None:
         if index != len(self.view.exchanges) - 1 or self.busy:
