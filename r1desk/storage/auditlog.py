@@ -215,10 +215,12 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, FeedbackMixi
                 raise AuditInputError(f"Bad decision for turn {turn_id}: channel {channel!r}, action {action!r}")
             cur = db.execute(
                 "INSERT INTO decisions (turn_id, created, channel, span_start, span_end, text, label, score,"
-                " threshold, action, window, classifier, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " threshold, action, window, classifier, model, verdict, raw_output)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [turn_id, stamp, channel, int(d.get("start", 0)), int(d.get("end", 0)), clean_text(d.get("text")),
                  str(d.get("label", "")), _float(d.get("score")), _float(d.get("threshold")), action,
-                 1 if d.get("window") else 0, opt_text(d.get("classifier")), opt_text(d.get("model"))])
+                 1 if d.get("window") else 0, opt_text(d.get("classifier")), opt_text(d.get("model")),
+                 opt_text(d.get("verdict")), opt_text(d.get("raw_output"))])
             chain.seal(db, "decisions", cur.lastrowid, stamp)
             severity = max(severity, SEVERITY_FOR_ACTION.get(action, 0))
         if severity:

@@ -287,6 +287,16 @@ def m012_feedback_periods(db: Database) -> None:
     """)
 
 
+@migrations(name="m013_decision_verdicts")
+def m013_decision_verdicts(db: Database) -> None:
+    """A generative guard model's verdict word and raw output on each decision it made (issue 13), kept as
+    evidence beside the span it judged. NULL for older rows, so their chain hashes do not change."""
+    db.executescript("""
+    ALTER TABLE decisions ADD COLUMN verdict TEXT;
+    ALTER TABLE decisions ADD COLUMN raw_output TEXT;
+    """)
+
+
 def apply(db: Database) -> list[str]:
     """Apply pending migrations; returns their names (empty when the schema is current).
 

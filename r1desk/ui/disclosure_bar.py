@@ -22,8 +22,9 @@ def describe_guard_status(status: GuardStatus | None) -> tuple[str, str, str]:
     at least one content filter is listed and every listed one says exactly "active"."""
     if status is None:
         return "Guard: starting…", "muted", "The content filters are being loaded."
-    problems = [f"{st.title.lower()} {st.state.value}" for st in status.classifiers.values()
-                if st.state is not State.ACTIVE]
+    problems = [f"{st.title.lower()} {st.state.value}" + (f" — {st.message}" if st.state is State.NOT_INSTALLED
+                                                         and st.message else "")
+                for st in status.classifiers.values() if st.state is not State.ACTIVE]
     if not status.classifiers:
         problems.append("no content filter")
     if status.language == "unavailable":
@@ -35,7 +36,9 @@ def describe_guard_status(status: GuardStatus | None) -> tuple[str, str, str]:
         tip_lines.append("Scores are less reliable for: " + ", ".join(status.coverage_limited))
     tip = "\n".join(tip_lines)
     if problems:
-        content_down = any(st.state is not State.ACTIVE for st in status.classifiers.values()) or not status.classifiers
+        content_down = (not status.classifiers
+                        or any(st.state in (State.UNAVAILABLE, State.DISABLED) for st in status.classifiers.values())
+                        or all(st.state is not State.ACTIVE for st in status.classifiers.values()))
         return "⚠ Guard: " + "; ".join(problems), "danger" if content_down else "warn", tip
     return "✓ Guard: all filters active", "ok", tip
 

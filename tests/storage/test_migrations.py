@@ -21,6 +21,7 @@ SHIPPED = [
     "m010_chain_evidence",
     "m011_fts_bounded",
     "m012_feedback_periods",
+    "m013_decision_verdicts",
 ]
 STAMP = "2023-05-06T07:08:09.000Z"
 

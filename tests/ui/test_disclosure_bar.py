@@ -22,9 +22,20 @@ def test_a_status_with_no_filter_is_not_active():
 
 
 def test_any_filter_not_active_is_shown():
-    for state in (State.UNAVAILABLE, State.DISABLED, State.NOT_INSTALLED):
+    for state in (State.UNAVAILABLE, State.DISABLED):
         text, kind, _ = describe_guard_status(_status(State.ACTIVE, state))
         assert kind == "danger" and f"filter 1 {state.value}" in text
+
+
+def test_a_harm_filter_not_installed_says_toxicity_only():
+    from r1desk.core.guard.harm.classifier import HarmClassifier
+
+    status = GuardStatus(classifiers={"toxicity": ClassifierStatus("toxicity", "Toxicity filter", State.ACTIVE),
+                                      "harm": HarmClassifier(None).status()})
+    text, kind, _ = describe_guard_status(status)
+    assert kind == "warn" and text == "⚠ Guard: harm filter not installed — toxicity only"
+    alone = GuardStatus(classifiers={"harm": HarmClassifier(None).status()})
+    assert describe_guard_status(alone)[1] == "danger"       # nothing at all is judging
 
 
 def test_an_unknown_language_state_is_a_warning():

@@ -11,8 +11,9 @@ under the ``r1desk.classifiers`` entry-point group). Nothing else changes.
 What a classifier declares:
 
 * ``granularity`` — what it is shown: each ``SEGMENT`` (a sentence), also the rolling ``WINDOW`` of
-  the last few segments (harm that spans sentences), or the whole ``TURN`` text of a channel when it
-  ends (and the whole prompt).
+  the last few segments (harm that spans sentences), the channel's text so far in ``CHUNK``s (each
+  time new sentences are ready; a judge that reuses its KV cache pays only for the new text), or the
+  whole ``TURN`` text of a channel when it ends. All of them see the whole prompt.
 * ``cost`` — ``CHEAP`` (microseconds: fastText), ``MODERATE`` (milliseconds on a CPU: a BERT), or
   ``EXPENSIVE`` (a generative judge sharing the cores with the chat model).
 * ``status()`` — whether it is active, unavailable (and why), disabled on purpose or not installed;
@@ -40,6 +41,7 @@ log = logging.getLogger("r1desk.guard")
 class Granularity(str, Enum):
     SEGMENT = "segment"
     WINDOW = "window"     # segments and the rolling window over the last few
+    CHUNK = "chunk"       # a channel's text so far, each time new sentences are ready (batched when slow)
     TURN = "turn"         # a channel's whole text, when it is complete
 
 
@@ -146,7 +148,7 @@ class ClassifierSpec:
 
 
 # Modules that register the built-in classifiers when imported; adding one is adding its name here.
-BUILTIN_MODULES = ("r1desk.core.guard.toxicity", "r1desk.core.guard.feedback")
+BUILTIN_MODULES = ("r1desk.core.guard.toxicity", "r1desk.core.guard.harm.classifier", "r1desk.core.guard.feedback")
 ENTRY_POINT_GROUP = "r1desk.classifiers"
 
 

@@ -69,8 +69,8 @@ class GuardStatus:
         return found.model if found is not None else None
 
     def summary(self) -> str:
-        parts = [st.describe().lower() if st.state is not State.ACTIVE else
-                 f"{st.title.lower()} active" + (f" ({st.model})" if st.model else "")
+        parts = [f"{st.title.lower()} {st.state.value}" + (f" ({st.model})" if st.model else "")
+                 + (f": {st.message}" if st.message and st.state is not State.ACTIVE else "")
                  for st in self.classifiers.values()]
         if not self.classifiers:
             parts.append("no content filter configured")
@@ -132,6 +132,10 @@ class GuardPipeline:
         self._prepared = False
         self._active: list[Classifier] = list(self.classifiers)
         self._prompt_text = ""
+        self._chunk_start: dict[str, int] = {"thinking": 0, "answer": 0, "prompt": 0}
+        # how far each channel's text has been judged by every classifier (the chat shows no further
+        # when the policy could block or redact there): written by the worker, read by the chat loop
+        self.judged_upto: dict[str, int] = {"thinking": 0, "answer": 0}
         if not enabled:  # `--no-guard`: off on purpose, and shown as such
             self._active = []
             for c in self.classifiers:
@@ -179,6 +183,13 @@ class GuardPipeline:
             return self.status
         self._prepared = True
         for c in list(self._active):
+            st = c.status()
+            if st.state is State.NOT_INSTALLED:       # optional and absent: said plainly, never "active"
+                self._active.remove(c)
+                self.status.classifiers[c.name] = st
+                self._notice_once(f"not-installed:{c.name}", "guard_status",
+                                  f"{c.title} not installed — {st.message or 'not used'}")
+                continue
             try:
                 c.load()
             except ClassifierUnavailableError as exc:
@@ -286,6 +297,9 @@ class GuardPipeline:
             try:
                 if segs:
                     self._process(segs, text_of={ch: s.text for ch, s in self._segmenters.items()})
+                    for seg in segs:
+                        if seg.channel in self.judged_upto:
+                            self.judged_upto[seg.channel] = max(self.judged_upto[seg.channel], seg.end)
             except Exception:  # a bug: keep the guard honest about it rather than dying silently
                 log.exception("guard worker failed on %d segments", len(segs))
                 for classifier in list(self._active):
@@ -401,7 +415,7 @@ class GuardPipeline:
         if not jobs:
             return []
         for classifier in list(self._active):
-            if classifier.granularity is Granularity.TURN:
+            if classifier.granularity in (Granularity.TURN, Granularity.CHUNK):
                 continue
             mine = [j for j in jobs if not j["window"] or classifier.granularity is Granularity.WINDOW]
             if not mine:
@@ -433,6 +447,39 @@ class GuardPipeline:
             made.extend(decided)
             self._act(seg.channel, decided)
         self.decisions.extend(made)
+        return made + self._judge_chunks(jobs, text_of)
+
+    def _judge_chunks(self, jobs: list[dict[str, Any]], text_of: dict[str, str]) -> list[Decision]:
+        """CHUNK classifiers: one call per channel with the channel's text up to the last new segment."""
+        chunked = [c for c in self._active if c.granularity is Granularity.CHUNK]
+        ends: dict[str, tuple[int, str | None]] = {}
+        for job in jobs:
+            if not job["window"]:
+                seg = job["seg"]
+                if seg.end > ends.get(seg.channel, (-1, None))[0]:
+                    ends[seg.channel] = (seg.end, job["lang"])
+        made: list[Decision] = []
+        for channel, (end, lang) in ends.items():
+            start = self._chunk_start.get(channel, 0)
+            text = text_of[channel][:end]
+            if not chunked or self.blocked.is_set() or not text[start:].strip():
+                continue
+            for classifier in chunked:
+                judged = self._judge(classifier, [Item(channel, text, lang, self._prompt_text)])
+                if not judged:
+                    continue
+                judgement = judged[0]
+                self.segments.append({"channel": channel, "start": start, "end": end, "text": text[start:end][:400],
+                                      "language": lang, "scores": {k: round(v, 6) for k, v in judgement.scores.items()},
+                                      "window": None, "classifier": classifier.name, "verdict": judgement.verdict,
+                                      "raw": judgement.raw})
+                decided = self.policy.decide(channel, start, end, text[start:end], judgement.scores, language=lang,
+                                             model=judgement.model, classifier=classifier.name,
+                                             verdict=judgement.verdict, raw_output=judgement.raw)
+                made.extend(decided)
+                self._act(channel, decided)
+            self._chunk_start[channel] = end
+        self.decisions.extend(made)
         return made
 
     def _judge_whole(self, channel: str, text: str) -> list[Decision]:
@@ -451,7 +498,8 @@ class GuardPipeline:
                                   "language": lang, "scores": dict(judgement.scores), "window": None,
                                   "classifier": classifier.name, "raw": judgement.raw})
             decided = self.policy.decide(channel, 0, len(text), text, judgement.scores, language=lang,
-                                         model=judgement.model, classifier=classifier.name)
+                                         model=judgement.model, classifier=classifier.name,
+                                         verdict=judgement.verdict, raw_output=judgement.raw)
             made.extend(decided)
             self._act(channel, decided)
         self.decisions.extend(made)

@@ -45,13 +45,15 @@ class Decision:
     language: str | None = None  # detected language of the span, when known
     model: str | None = None  # which model scored it (e.g. detoxify-multilingual)
     classifier: str | None = None  # which registered classifier owns the label
+    verdict: str | None = None     # a generative judge's verdict (safe / unsafe / controversial / undetermined)
+    raw_output: str | None = None  # ... and its raw output, kept as evidence
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel, "start": self.start, "end": self.end, "text": self.text,
             "label": self.label, "score": round(float(self.score), 6), "threshold": self.threshold,
             "action": self.action, "window": self.window, "language": self.language, "model": self.model,
-            "classifier": self.classifier,
+            "classifier": self.classifier, "verdict": self.verdict, "raw_output": self.raw_output,
         }
 
 
@@ -125,7 +127,8 @@ class Policy:
 
     def decide(self, channel: str, start: int, end: int, text: str, scores: Mapping[str, float], *,
                window: bool = False, language: str | None = None, model: str | None = None,
-               classifier: str | None = None) -> list[Decision]:
+               classifier: str | None = None, verdict: str | None = None,
+               raw_output: str | None = None) -> list[Decision]:
         """Every label whose score reaches its threshold with a non-allow action, most severe first."""
         if not self.enabled.get(channel, True):
             return []
@@ -135,7 +138,7 @@ class Policy:
             if rule is None or rule.action == "allow" or score < rule.threshold:
                 continue
             out.append(Decision(channel, start, end, text, label, float(score), rule.threshold, rule.action,
-                                window, language, model, classifier or REGISTRY.owner(label)))
+                                window, language, model, classifier or REGISTRY.owner(label), verdict, raw_output))
         out.sort(key=lambda d: (-severity(d.action), -d.score))
         return out
 
