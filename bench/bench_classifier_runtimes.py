@@ -8,9 +8,11 @@ bench/models.py and converted to ONNX here with ``onnx_export``, exactly as an i
 * agreement with torch fp32 (Detoxify's own path, the reference) on the same texts: max absolute
   score difference, and decisions that change at the default policy thresholds (every channel x label:
   whether the score crosses the rule's threshold);
-* the guard's decode ratio: raw llama-cpp-python decode vs a guarded ``run_turn`` with that scorer,
-  interleaved in the same run (bench/bench_guard.py's harness: the random-weight R1-Distill-Qwen-1.5B
-  Q4_K_M, realistic prose stream, worker at the default nice).
+* the guard's decode ratio: raw llama-cpp-python decode vs decode with a GuardPipeline (that scorer
+  + the fastText language lock) fed token by token, interleaved in the same run (the random-weight
+  R1-Distill-Qwen-1.5B Q4_K_M of bench/models.py; bench/bench_guard.py's realistic prose stream:
+  the real model decodes, the guard sees English prose of the same token count; worker at the
+  default nice).
 
     python bench/bench_classifier_runtimes.py [--quick] [--texts N] [--tokens N] [--repeats N] [--no-decode]
 """
@@ -107,43 +109,62 @@ def latency_and_agreement(model_type: str, texts: list[str]) -> tuple[list[dict[
                   "chars_p50": statistics.median(len(t) for t in texts)}
 
 
-def decode_ratio(scorers: dict[str, Any], tokens: int, repeats: int) -> dict[str, dict[str, float]]:
-    """bench_guard's interleaved raw / guarded turns, with each runtime's scorer."""
+def guarded_run(engine: Any, prompt: str, params: Any, pieces: list[str], pipe: Any,
+                starts_in_thinking: bool) -> dict[str, Any]:
+    """One generation whose prose pieces go through the thinking splitter into a guard pipeline, as
+    ``core.chat`` feeds them (feed, then poll, per token)."""
+    from r1desk.core.thinking import ThinkingSplitter
+
+    pipe.prepare()
+    splitter = ThinkingSplitter(starts_in_thinking=starts_in_thinking)
+    gen = engine.generate(prompt, params)
+    for i, _ in enumerate(gen):
+        for channel, text in splitter.feed(pieces[i % len(pieces)]):
+            pipe.feed(channel, text)
+        pipe.poll()
+    for channel, text in splitter.finish():
+        pipe.feed(channel, text)
+    t = time.perf_counter()
+    pipe.finish(timeout=300)
+    tail = time.perf_counter() - t
+    segments = list(getattr(pipe, "segments", []))
+    pipe.close()
+    return {"tps": gen.stats.decode_tokens_per_s, "tail": tail, "segments": len(segments)}
+
+
+def decode_ratio(scorers: dict[str, Any], tokens: int, repeats: int) -> dict[str, dict[str, Any]]:
+    """Raw decode vs decode with the guard (toxicity with each runtime's scorer + the fastText language
+    lock, the scoring worker at its default priority), interleaved in one run."""
     from r1desk.core.engine import Engine, GenParams, LoadOptions
-    from r1desk.core.chat import ChatSession
+    from r1desk.core.guard.config import GuardConfig
+    from r1desk.core.guard.langid import LangId
+    from r1desk.core.guard.pipeline import GuardPipeline
+    from r1desk.core.guard.toxicity import ToxicityClassifier
     from r1desk.core.prompts import PromptRequest, build_prompt
-    from r1desk.settings import Settings
-    from r1desk.storage.auditlog import AuditLog
 
     engine = Engine()
     info = engine.load(models.r1_1_5b_q4_k_m(), LoadOptions(n_ctx=2048, seed=0))
     params = GenParams(max_tokens=tokens, seed=1234)
-    prompt = build_prompt(info, PromptRequest(user_text=bench_guard.PROMPT, language="en"),
-                          count_tokens=engine.count_tokens, n_ctx=engine.n_ctx).text
-    bench_guard.raw_run(engine, prompt, GenParams(max_tokens=8, seed=1))  # page the weights in
-    settings = Settings()
-    audit = AuditLog(Path(os.environ["R1DESK_HOME"]) / "bench-runtimes.db")
-    prose = bench_guard.ProseEngine(engine, tokens)
-    from r1desk.core.guard import pipeline
-
-    nice = getattr(pipeline, "WORKER_NICE", 5)  # the guard's default scoring-thread priority
+    built = build_prompt(info, PromptRequest(user_text=bench_guard.PROMPT, language="en"),
+                         count_tokens=engine.count_tokens, n_ctx=engine.n_ctx)
+    bench_guard.raw_run(engine, built.text, GenParams(max_tokens=8, seed=1))  # page the weights in
+    pieces = bench_guard.ProseEngine(engine, tokens).pieces
+    config, langid = GuardConfig(), LangId()
+    langid.load()
     out = {}
     for runtime, scorer in scorers.items():
-        guard = bench_guard.TimedSession(settings, scorer=scorer, nice=nice)
-        session = ChatSession(prose, audit=audit, settings=settings, guard=guard)
         raws, guardeds = [], []
         for _ in range(repeats):
-            raws.append(bench_guard.raw_run(engine, prompt, params))
+            raws.append(bench_guard.raw_run(engine, built.text, params))
             bench_guard.set_torch_threads(1)
-            guardeds.append(bench_guard.guarded_run(session, params))
-        lags = [lag for g in guardeds for lag in g["lags"]]
+            pipe = GuardPipeline(Policy.from_config(config), [ToxicityClassifier(scorer)], langid, "en")
+            guardeds.append(guarded_run(engine, built.text, params, pieces, pipe, built.starts_in_thinking))
         ratios = [g["tps"] / r["tps"] for r, g in zip(raws, guardeds)]
         out[runtime] = {"ratio": statistics.median(ratios), "ratios": ratios,
                         "raw": statistics.median(r["tps"] for r in raws),
                         "guarded": statistics.median(g["tps"] for g in guardeds),
-                        "lag_p50": pct(lags, 0.5) if lags else float("nan"),
-                        "lag_p95": pct(lags, 0.95) if lags else float("nan"),
-                        "scored": f"{guardeds[-1]['scored']}/{guardeds[-1]['segments']}"}
+                        "tail": statistics.median(g["tail"] for g in guardeds),
+                        "segments": guardeds[-1]["segments"]}
         print(f"# decode {runtime}: ratio {out[runtime]['ratio']:.3f} {['%.3f' % r for r in ratios]}",
               file=sys.stderr, flush=True)
     engine.unload()
@@ -179,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end (2 cores, shared).\n")
     head = "| runtime | model file | load | per segment p50 | p95 | vs torch fp32 | max abs diff | decisions changed |"
     if ratios:
-        head += " decode ratio (median) | lag p50 / p95 |"
+        head += " decode ratio (median; pairs) | raw → guarded tok/s | end-of-turn wait |"
     print(head)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|" if ratios else ""))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---|---:|" if ratios else ""))
     for r in rows:
         size = f"{r['size'] / 1e6:.0f} MB" if r["size"] else "(checkpoint)"
         line = (f"| {r['runtime']} | {size} | {r['load_s']:.1f} s | {r['p50'] * 1000:.1f} ms | "
@@ -190,14 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         if ratios:
             d = ratios[r["runtime"]]
             line += (f" **{d['ratio']:.3f}** ({', '.join('%.2f' % x for x in d['ratios'])}) | "
-                     f"{d['lag_p50'] * 1000:.0f} / {d['lag_p95'] * 1000:.0f} ms |")
+                     f"{d['raw']:.2f} → {d['guarded']:.2f} | {d['tail'] * 1000:.0f} ms |")
         print(line)
     print(f"\nThe reference scores' closest distance to a threshold: {ref['ref_margin']:.3g} (random weights "
           f"put scores near 0.5, where the answer's thresholds are, so this is a hard case for agreement).")
     if ratios:
         print(f"Decode ratio: guarded ÷ raw decode tokens/s of the random-weight R1-Distill-Qwen-1.5B Q4_K_M, "
-              f"{tokens} tokens, {repeats} interleaved pairs per runtime (realistic prose stream, scoring worker "
-              f"at the default nice 5).")
+              f"{tokens} tokens, {repeats} interleaved raw/guarded pairs per runtime (realistic prose stream; "
+              f"the guard: toxicity with that runtime + the fastText language lock, scoring worker at its "
+              f"default priority); end-of-turn wait: finish() after the last token.")
     if best is not None:
         print(f"\n**Fastest configuration whose decisions do not change: {best['runtime']}** "
               f"({best['p50'] * 1000:.1f} ms per segment, ×{ref['p50'] / best['p50']:.2f} torch fp32).")

@@ -129,7 +129,12 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(staging / INT8_NAME), weight_type=QuantType.QInt8)
+            hint = _DropHint()  # onnxruntime logs a pre-processing hint on the root logger every time
+            logging.getLogger().addFilter(hint)
+            try:
+                quantize_dynamic(str(fp32), str(staging / INT8_NAME), weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().removeFilter(hint)
         pad_id = fast.pad_token_id if fast.pad_token_id is not None else 0
         install = weights.model_folder(model_type, root) / weights.INSTALL_NAME
         meta = {
@@ -150,6 +155,11 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
         raise
     log.info("converted Detoxify %s to ONNX in %s (%.1f s)", model_type, folder, time.perf_counter() - started)
     return folder
+
+
+class _DropHint(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
 
 
 def _check(path: Path, detox: Any, fast: Any, input_names: list[str], max_length: int) -> None:

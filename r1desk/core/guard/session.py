@@ -171,6 +171,13 @@ class GuardSession:
             self.config = config
             self._build()
 
+    def reload(self) -> None:
+        """Build the classifiers again (e.g. their weights were just installed): a failed load is forgotten."""
+        with self._lock:
+            self._key = None
+            self._last = None
+            self._build()
+
     def preload(self) -> GuardStatus:
         """Load the classifiers now (the GUI calls this off the GUI thread after start-up)."""
         pipe = self._pipeline(self.config, "off")
