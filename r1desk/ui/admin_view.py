@@ -46,6 +46,7 @@ def _scroll(widget: QWidget) -> QScrollArea:
 
 class AdminView(QWidget):
     settings_saved = Signal(object)   # the new Settings, after a successful save
+    weights_installed = Signal()      # classifier weights were installed from Admin → Classifiers
 
     def __init__(self, *, audit: Any = None, settings: Settings | None = None, settings_path: Path | None = None,
                  roles: RoleStore | None = None, classifiers_factory: Callable[[], list[Classifier]] | None = None,
@@ -93,7 +94,16 @@ class AdminView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(policy_page, "Guard policy")
         self.tabs.addTab(_scroll(self.general_form), "Generation and language")
-        self.tabs.addTab(_scroll(self.guard_form), "Classifiers")
+        from r1desk.ui.weights_panel import WeightsPanel, configured_types, default_installer
+
+        self.weights = WeightsPanel(default_installer(lambda: configured_types(self.settings)))
+        self.weights.installed.connect(self.weights_installed)
+        classifiers_page = QWidget()
+        classifiers_layout = QVBoxLayout(classifiers_page)
+        classifiers_layout.setContentsMargins(0, 0, 0, 0)
+        classifiers_layout.addWidget(self.weights)
+        classifiers_layout.addWidget(_scroll(self.guard_form), 1)
+        self.tabs.addTab(classifiers_page, "Classifiers")
         self.tabs.addTab(self._roles_page(), "Passphrases")
 
         # -- bottom bar

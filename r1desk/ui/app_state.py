@@ -112,6 +112,18 @@ class AppState(QObject):
                 log.exception("guard preload failed; the status says which filter is missing")
         return self.session.guard_status
 
+    def reload_guard(self) -> None:
+        """The classifiers' weights changed (installed from the GUI): load them again, on the worker."""
+        session = self.session
+        if session is None:
+            return
+
+        def op() -> GuardStatus:
+            session.guard.reload()
+            return session.guard.preload()
+
+        self.worker.submit(op, self._on_session_ready, self._on_load_failed)
+
     def _on_session_ready(self, status: GuardStatus | None) -> None:
         self.guard_status = status
         self.guard_status_changed.emit(status)

@@ -5,7 +5,7 @@ decision (prompt, guard, logging) is core.chat's.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QProgressBar, QVBoxLayout, QWidget
@@ -17,6 +17,10 @@ from r1desk.ui.disclosure_bar import DisclosureBar
 from r1desk.ui.input_bar import InputBar
 from r1desk.ui.messages import AssistantMessage
 from r1desk.ui.tasks import error_text
+from r1desk.ui.weights_panel import WeightsPanel, configured_types, default_installer
+
+if TYPE_CHECKING:
+    from r1desk.core.guard.pipeline import GuardStatus
 
 log = logging.getLogger("r1desk.ui")
 
@@ -36,6 +40,14 @@ class ChatPage(QWidget):
         layout.setSpacing(0)
         self.disclosure = DisclosureBar(self)
         layout.addWidget(self.disclosure)
+        # Missing classifier weights: one banner per app run, with Download / Import files… (issue 14 item 4)
+        self.weights_banner = WeightsPanel(default_installer(lambda: configured_types(self.state.settings)),
+                                           self, dismissable=True)
+        self.weights_banner.setVisible(False)
+        self.weights_banner.installed.connect(self._on_weights_installed)
+        self.weights_banner.dismissed.connect(lambda: setattr(self, "_weights_dismissed", True))
+        self._weights_dismissed = False
+        layout.addWidget(self.weights_banner)
         self.loading = QProgressBar(self)
         self.loading.setRange(0, 0)          # llama.cpp reports no load progress: a busy bar
         self.loading.setTextVisible(False)
@@ -76,6 +88,7 @@ class ChatPage(QWidget):
         state.model_failed.connect(lambda _e: self._set_loading(False))
         state.model_unloaded.connect(self._on_model_unloaded)
         state.guard_status_changed.connect(self.disclosure.set_guard_status)
+        state.guard_status_changed.connect(self._on_guard_status)
         self.disclosure.set_model(state.model_info)
         self._update_can_send()
 
@@ -165,6 +178,9 @@ class ChatPage(QWidget):
                 self.view.truncate(index)
                 self._current = self.view.add_exchange(user_text, self.state.thinking_visibility)
             self._last = None
+        if (event.kind == "classifier_unavailable" and event.message.lower().startswith("toxicity")
+                and self._offer_weights()):
+            return                  # the banner says it once per run, with the way to fix it (not every answer)
         if self._current is not None:
             self._current.add_notice(event.kind, event.message)
 
@@ -224,6 +240,27 @@ class ChatPage(QWidget):
         if not busy:
             self.view.set_regenerate_enabled(True)
             self.input.stats.setText("")
+
+    # -- classifier weights ---------------------------------------------------------------------------
+    def _on_guard_status(self, status: GuardStatus | None) -> None:
+        from r1desk.core.guard.classifier import State
+
+        if status is None or any(st.state is State.UNAVAILABLE for st in status.classifiers.values()):
+            self._offer_weights()
+
+    def _offer_weights(self) -> bool:
+        """Weights are missing: show the banner (unless hidden this run); False when none are missing."""
+        if self.weights_banner.busy:
+            return True
+        if not self.weights_banner.refresh():
+            return False
+        if not self._weights_dismissed:
+            self.weights_banner.setVisible(True)
+        return True
+
+    def _on_weights_installed(self) -> None:
+        self.weights_banner.setVisible(False)
+        self.state.reload_guard()
 
     # -- model --------------------------------------------------------------------------------------
     def _set_loading(self, loading: bool) -> None:

@@ -106,6 +106,7 @@ def register_part2(window: Any) -> dict[str, RoleGate]:
     def make_admin() -> QWidget:
         view = AdminView(audit=events, settings=state.settings, roles=store)
         view.settings_saved.connect(lambda s: apply_settings(state, s))
+        view.weights_installed.connect(state.reload_guard)
         return view
 
     gates = {AUDITOR: RoleGate(AUDITOR, store, lambda: AuditorView(audit)),

@@ -127,6 +127,7 @@ QToolButton:checked {{ color: {p.accent}; }}
 QPushButton:focus {{ border: 2px solid {p.accent}; padding: 5px 13px; }}
 QToolButton:focus, QComboBox:focus {{ border: 2px solid {p.accent}; }}
 QCheckBox:focus, QRadioButton:focus {{ color: {p.accent}; }}
+#WeightsPanel {{ background: {p.warn_bg}; border-bottom: 1px solid {p.border}; }}
 #DisclosureBar {{ background: {p.surface}; border-bottom: 1px solid {p.border}; }}
 #DisclosureBar QLabel {{ color: {p.muted}; }}
 #DisclosureBar QLabel#ModelName {{ color: {p.text}; font-weight: 600; }}
