@@ -3,9 +3,11 @@ passphrase on first use. The checks, rate limit and audit events live in ``core.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from r1desk.core.roles import MIN_LENGTH, ROLE_TITLES, RoleStore
 from r1desk.errors import UserFacingError
@@ -24,7 +26,12 @@ class LockPanel(QWidget):
         self.role, self.store = role, store
         card = QFrame()
         card.setObjectName("LockCard")
-        card.setMaximumWidth(460)
+        card.setMaximumWidth(480)
+        card.setMinimumWidth(320)
+        # Height for width: the wrapped texts (explanation, a two-line error) get the lines they need.
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        policy.setHeightForWidth(True)
+        card.setSizePolicy(policy)
         self.title = QLabel()
         self.title.setObjectName("LockTitle")
         self.body = QLabel()
@@ -44,27 +51,50 @@ class LockPanel(QWidget):
         self.button.clicked.connect(self.submit)
         self.passphrase.returnPressed.connect(self.submit)
         self.confirm.returnPressed.connect(self.submit)
-        form = QFormLayout()
-        form.addRow(self.passphrase)
-        form.addRow(self.confirm)
+        for label in (self.title, self.body, self.error):
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.passphrase.setAccessibleName("Passphrase")
+        self.confirm.setAccessibleName("Repeat the passphrase")
         inner = QVBoxLayout(card)
         inner.setContentsMargins(24, 22, 24, 22)
         inner.setSpacing(10)
         inner.addWidget(self.title)
         inner.addWidget(self.body)
-        inner.addLayout(form)
+        inner.addWidget(self.passphrase)
+        inner.addWidget(self.confirm)
         inner.addWidget(self.error)
         inner.addWidget(self.button, 0, Qt.AlignmentFlag.AlignRight)
+        # Centred by stretches, not an alignment flag (an aligned widget gets its size hint, never its
+        # height for width), inside a scroll area so a small window scrolls instead of clipping.
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        column = QWidget()
+        column.setObjectName("LockColumn")
+        column_layout = QVBoxLayout(column)
+        column_layout.addStretch(1)
+        column_layout.addLayout(row)
+        column_layout.addStretch(2)
+        scroll = QScrollArea(self)
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         outer = QVBoxLayout(self)
-        outer.addStretch(1)
-        outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
-        outer.addStretch(2)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         p = theme.current()
-        self.setStyleSheet(f"#LockCard {{ background: {p.surface}; border: 1px solid {p.border}; border-radius: 12px; }}"
+        self.setStyleSheet(f"#LockColumn {{ background: transparent; }}"
+                           f"#LockCard {{ background: {p.surface}; border: 1px solid {p.border}; border-radius: 12px; }}"
                            f"#LockTitle {{ font-size: 14pt; font-weight: 600; }}"
                            f"#LockBody {{ color: {p.muted}; }}"
                            f"#LockError {{ color: {p.danger}; }}")
         self.refresh()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override: the field has the focus when shown
+        super().showEvent(event)
+        self.passphrase.setFocus(Qt.FocusReason.OtherFocusReason)
 
     @property
     def setting_up(self) -> bool:

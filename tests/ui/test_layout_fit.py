@@ -1,0 +1,46 @@
+"""Issue 14 items 5 and 6 (and layouts checked at 800×600): labels get the height their text needs, fields
+their size hint, long names elide with a tooltip, dialogs never exceed the screen."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QWidget
+
+from r1desk.core.roles import AUDITOR, RoleStore, ScryptParams
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support")
+
+LONG_ERROR = ("The passphrases do not match. Type the same passphrase twice; it must be at least twelve "
+              "characters long and it cannot be recovered later, only reset by an administrator.")
+
+
+def _fits(widget: QWidget) -> None:
+    """Every visible label is as tall as its wrapped text, every line edit as tall as its size hint."""
+    for label in widget.findChildren(QLabel):
+        if label.isVisible() and label.text():
+            need = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
+            assert label.height() >= need - 1, (label.text()[:40], label.height(), need)
+            assert label.width() >= min(label.minimumSizeHint().width(), widget.width()) - 1
+    for edit in widget.findChildren(QLineEdit):
+        if edit.isVisible():
+            assert edit.height() >= edit.sizeHint().height() - 1 and edit.width() >= 120
+
+
+@pytest.mark.parametrize("size", [(800, 600), (760, 520), (1280, 800)])
+@pytest.mark.parametrize("setup", [True, False])
+def test_passphrase_screen_lays_out_at_its_size_hint(qtbot, audit, size, setup):
+    from r1desk.ui.lock_dialog import LockPanel
+
+    store = RoleStore(audit=audit.log_admin_event, params=ScryptParams(n=2 ** 10))
+    if not setup:
+        store.set_initial(AUDITOR, "correct horse battery")
+    panel = LockPanel(AUDITOR, store)
+    qtbot.addWidget(panel)
+    panel.resize(*size)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.passphrase)     # the field is focused
+    _fits(panel)
+    panel.error.setText(LONG_ERROR)                                              # a two-line error grows
+    qtbot.waitUntil(lambda: panel.error.height() >= panel.error.heightForWidth(panel.error.width()) - 1)
+    _fits(panel)
