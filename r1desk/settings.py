@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from r1desk import paths
+from r1desk.core.backend import BackendConfig
 from r1desk.core.config import ChatConfig, GenerationConfig
 from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.policy import CHANNELS, Policy, default_rules, known_labels, validate_rule
@@ -166,6 +167,39 @@ class ReviewPeriodSettings:
 
 
 @dataclass
+class RemoteSettings:
+    """The OpenAI-compatible server the model manager's "Remote server" section uses (core.remote).
+    The API key is never here: it lives in the operating system's credential store."""
+
+    url: str = setting("", title="Server URL",
+                       description="Base URL of an OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio), "
+                                   "e.g. http://gpu-box:8080; empty: no remote server.")
+    model: str = setting("", title="Server model", description="The model id on that server (from its /v1/models).")
+    verify_tls: bool = setting(True, title="Verify TLS certificates",
+                               description="Check the server's HTTPS certificate; switch off only for a server "
+                                           "you trust on a network you trust.")
+    connect_timeout_s: float = setting(10.0, title="Connect timeout (s)", minimum=0.5, maximum=300.0,
+                                       description="How long to wait for the server to accept the connection.")
+    read_timeout_s: float = setting(120.0, title="Read timeout (s)", minimum=1.0, maximum=3600.0,
+                                    description="How long the server may stay silent (before the first token of a "
+                                                "long prompt, or mid-answer) before the turn fails.")
+    r1_recipe: str = setting("auto", title="R1 recipe", choices=("auto", "on", "off"),
+                             description="Apply DeepSeek-R1's recipe (no system turn, instructions in the user turn, "
+                                         "thinking expected): auto decides from the model id.")
+
+    def backend_config(self, generation: GenerationConfig, *, url: str | None = None, model: str | None = None,
+                       api_key: str | None = None) -> BackendConfig:
+        """How to open the server's model (``url``/``model`` override the saved ones, e.g. from the CLI)."""
+        options: dict[str, Any] = {"url": url or self.url, "verify_tls": self.verify_tls,
+                                   "connect_timeout_s": self.connect_timeout_s,
+                                   "read_timeout_s": self.read_timeout_s, "r1_recipe": self.r1_recipe}
+        if api_key:
+            options["api_key"] = api_key
+        return BackendConfig(kind="openai", model=model or self.model, n_ctx=generation.n_ctx, seed=generation.seed,
+                             options=options)
+
+
+@dataclass
 class Settings:
     schema_version: int = setting(SCHEMA_VERSION, title="Schema version",
                                   description="Format version of this file; older files are migrated.")
@@ -188,6 +222,8 @@ class Settings:
                                    description="Classifiers and the moderation policy.")
     review_period: ReviewPeriodSettings = setting(title="Periodic review", default_factory=ReviewPeriodSettings,
                                                   description="Review periods, their sample and reminders.")
+    remote: RemoteSettings = setting(title="Remote server", default_factory=RemoteSettings,
+                                     description="An OpenAI-compatible server to chat with instead of a local file.")
     retention_days: int = setting(0, title="Audit retention (days)", minimum=0, maximum=36500,
                                   description="Turns older than this are pruned; 0 keeps everything.")
     last_model_path: str | None = setting(None, title="Last model",
@@ -353,6 +389,12 @@ def _check_object(obj: Any, prefix: str) -> None:
         g = obj.gpu_layers
         if not (g in ("none", "all", "auto") or (isinstance(g, str) and g.isdecimal())):
             raise _Invalid(f"{prefix}gpu_layers", g, "must be none, all, auto or a number of layers")
+    if isinstance(obj, RemoteSettings) and obj.url:
+        if not obj.url.startswith(("http://", "https://")):
+            raise _Invalid(f"{prefix}url", obj.url, "must start with http:// or https://")
+        if "@" in obj.url.split("://", 1)[1].split("/", 1)[0]:
+            raise _Invalid(f"{prefix}url", "<a URL with credentials>", "must not contain credentials (the API key "
+                                                                      "goes into the credential store)")
     if isinstance(obj, LanguageSettings):
         t = obj.target
         if not (t in ("auto", "off") or (2 <= len(t) <= 3 and t.isalpha() and t.islower())):

@@ -6,8 +6,9 @@ import json
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from r1desk.errors import UserFacingError
 
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run one chat turn through the guarded pipeline (prompt check, thinking/answer "
         "moderation, language lock) and log it to the audit database. Exit code 3 when the turn "
         "was blocked.")
-    p.add_argument("--model", "-m", help="GGUF file (default: the last model used in the app)")
+    p.add_argument("--model", "-m", help="GGUF file (default: the last model used in the app); with --server, "
+                                          "the server's model id")
+    add_server_arguments(p)
     p.add_argument("--prompt", "-p", required=True, help="the user message; '-' reads it from stdin")
     p.add_argument("--template", "-t", default=None,
                    help="prompt template: plain, step_by_step, math, json, table (default: settings)")
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     for problem in store.problems:
         print(f"r1desk: warning: settings not applied, using the last valid ones: {problem}", file=sys.stderr)
     session: ChatSession = open_session(store.current, model=args.model, db=args.db, n_ctx=args.n_ctx,
-                                        gpu_layers=args.gpu_layers, guarded=not args.no_guard)
+                                        gpu_layers=args.gpu_layers, guarded=not args.no_guard,
+                                        server=server_options(args, store.current))
     request = TurnRequest(
         user_text=prompt, conversation_id=args.conversation, template=args.template,
         language=None if args.language == "off" else (args.language or "auto"),
@@ -147,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
     channel_open: str | None = None
     result = None
     notices: list[dict[str, str]] = []
+    ignored = _ignored_settings_notice(session)
+    if ignored:
+        notices.append({"kind": "settings_ignored", "message": ignored})
+        if not args.json:
+            print(f"{_YELLOW if color else ''}[notice] {ignored}{_RESET if color else ''}", file=sys.stderr)
     try:
         for event in session.run_turn(request, cancel):
             if isinstance(event, Delta) and not args.json:
@@ -201,15 +210,93 @@ def run(args: argparse.Namespace) -> int:
 
 
 def open_session(settings: Settings, *, model: str | None, db: Path | None, n_ctx: int | None,
-                 gpu_layers: str | None, guarded: bool) -> ChatSession:
-    """The model, the audit log and a chat session built from ``settings`` (the GUI does this in steps)."""
+                 gpu_layers: str | None, guarded: bool, server: dict[str, Any] | None = None) -> ChatSession:
+    """The model, the audit log and a chat session built from ``settings`` (the GUI does this in steps).
+    ``server``: the remote server's options (``server_options``) to chat through instead of a local file."""
     from r1desk.core.backend import open_backend
     from r1desk.core.chat import ChatSession
     from r1desk.storage.auditlog import AuditLog
 
-    path = model or settings.last_model_path
-    if not path:
-        raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
     config = settings.chat_config()
-    backend = open_backend(config.generation.backend_config(path, n_ctx=n_ctx, gpu_layers=gpu_layers))
+    if server is not None:
+        model_id = model or settings.remote.model
+        if not model_id:
+            raise UserFacingError("no model given for the server",
+                                  hint=f"pass --model ID; list them with: r1desk models list --server {server['url']}")
+        backend_config = settings.remote.backend_config(config.generation, url=server["url"], model=model_id,
+                                                        api_key=server.get("api_key"))
+        backend_config.options.update(verify_tls=server["verify_tls"])
+        if n_ctx:
+            backend_config = replace(backend_config, n_ctx=n_ctx)
+        backend = open_remote_asking(backend_config, asked=server.get("api_key") is not None)
+    else:
+        path = model or settings.last_model_path
+        if not path:
+            raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
+        backend = open_backend(config.generation.backend_config(path, n_ctx=n_ctx, gpu_layers=gpu_layers))
     return ChatSession(backend, audit=AuditLog(db), config=config, guarded=guarded)
+
+
+# -- the remote server flags (shared with `r1desk models list --server`) ---------------------------------
+API_KEY_ENV = "R1DESK_API_KEY"
+
+
+def add_server_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", metavar="URL", default=None,
+                   help="an OpenAI-compatible server (llama-server, vLLM, Ollama) to use instead of a local file, "
+                        "e.g. http://127.0.0.1:8080")
+    p.add_argument("--ask-key", action="store_true",
+                   help="ask for the server's API key (not stored); otherwise $R1DESK_API_KEY or the key kept "
+                        "in the credential store (r1desk models key --server URL)")
+    p.add_argument("--no-verify-tls", action="store_true",
+                   help="do not check the server's TLS certificate (only for a server you trust)")
+
+
+def server_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """The server flags as options for the remote backend (None: no --server, a local model)."""
+    if not args.server:
+        return None
+    from r1desk.core.remote.credentials import Secret
+
+    key = None
+    if args.ask_key:
+        import getpass
+
+        key = getpass.getpass(f"API key for {args.server} (not stored): ") or None
+    elif os.environ.get(API_KEY_ENV):
+        key = os.environ[API_KEY_ENV]
+    return {"url": args.server, "api_key": Secret(key) if key else None,
+            "verify_tls": settings.remote.verify_tls and not args.no_verify_tls}
+
+
+def auth_hint(url: str) -> str:
+    from r1desk.core.remote.credentials import store_available, unavailable_message
+
+    if store_available():
+        return f"store the key with: r1desk models key --server {url} (or pass --ask-key)"
+    return unavailable_message() + "; pass --ask-key or set $" + API_KEY_ENV
+
+
+def open_remote_asking(config: Any, *, asked: bool) -> Any:
+    """Open the server's model; when it refuses access and no key was given, ask once on a terminal."""
+    from r1desk.core.backend import open_backend
+    from r1desk.core.remote import RemoteError
+    from r1desk.core.remote.credentials import Secret
+
+    try:
+        return open_backend(config)
+    except RemoteError as exc:
+        if exc.kind != "auth":
+            raise
+        if asked or not sys.stdin.isatty():
+            raise RemoteError(exc.message, kind="auth", status=exc.status, hint=auth_hint(config.options["url"])) from None
+    import getpass
+
+    key = getpass.getpass(f"{exc.message}\nAPI key for {config.options['url']} (not stored): ")
+    return open_backend(replace(config, options={**config.options, "api_key": Secret(key)}))
+
+
+def _ignored_settings_notice(session: ChatSession) -> str | None:
+    from r1desk.core.remote import RemoteBackend
+
+    return session.engine.ignored_notice() if isinstance(session.engine, RemoteBackend) else None

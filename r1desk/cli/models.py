@@ -37,9 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--template", action="store_true", help="print the full chat template")
     info.set_defaults(func=run_info)
 
-    lst = sub.add_parser("list", help="list the GGUF models in r1desk's models folder")
+    lst = sub.add_parser("list", help="list the GGUF models in r1desk's models folder, or a server's models")
     lst.add_argument("--json", action="store_true", help="print a JSON array")
+    from r1desk.cli.chat import add_server_arguments
+
+    add_server_arguments(lst)
     lst.set_defaults(func=run_list)
+
+    key = sub.add_parser("key", help="store (or --delete) a server's API key in the credential store")
+    key.add_argument("--server", metavar="URL", required=True, help="the server's base URL")
+    key.add_argument("--delete", action="store_true", help="remove the stored key")
+    key.set_defaults(func=run_key)
 
     imp = sub.add_parser("import", help="check a GGUF file and add it to r1desk's models folder")
     imp.add_argument("path", metavar="PATH", help="a .gguf file")
@@ -120,6 +128,8 @@ def _scan_models() -> list[tuple[Path, ModelInfo | None, str | None]]:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    if args.server:
+        return run_list_server(args)
     models = _scan_models()
     if args.json:
         print(json.dumps([info.to_dict() if info else {"path": str(path), "error": error}
@@ -135,6 +145,63 @@ def run_list(args: argparse.Namespace) -> int:
             r1 = "  R1" if info.is_r1 else ""
             print(f"{printable(path.name)}  {info.architecture}  {info.quantization or '?'}  "
                   f"{_human_size(info.size_bytes)}{r1}")
+    return 0
+
+
+def run_list_server(args: argparse.Namespace) -> int:
+    """`r1desk models list --server URL`: the server's /v1/models, with what r1desk knows about each."""
+    from r1desk.cli.chat import auth_hint, server_options
+    from r1desk.core.remote import RemoteError, RemoteOptions, probe
+    from r1desk.settings import SettingsStore
+
+    settings = SettingsStore().current
+    opts = server_options(args, settings)
+    assert opts is not None
+    options = RemoteOptions(url=opts["url"], verify_tls=opts["verify_tls"], api_key=opts["api_key"],
+                            connect_timeout_s=settings.remote.connect_timeout_s,
+                            read_timeout_s=settings.remote.read_timeout_s)
+    try:
+        info = probe(options)
+    except RemoteError as exc:
+        if exc.kind == "auth" and not opts["api_key"]:
+            raise RemoteError(exc.message, kind="auth", status=exc.status, hint=auth_hint(opts["url"])) from None
+        raise
+    if args.json:
+        print(json.dumps({"server": info.endpoint.url, "server_type": info.server_type, "models": [
+            {"id": m.id, "owned_by": m.owned_by, "context_length": m.context_length,
+             "trained_context": m.trained_context, "digest": m.digest, "r1": m.looks_r1, **m.details}
+            for m in info.models]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{info.title} at {info.endpoint.url}: {len(info.models)} model{'s' if len(info.models) != 1 else ''}")
+    for m in info.models:
+        ctx = m.context_length or m.trained_context
+        bits = [f"context {ctx:,}" if ctx else "context unknown"]
+        if m.looks_r1:
+            bits.append("R1")
+        if m.digest:
+            bits.append(f"digest {m.digest[:19]}")
+        print(f"{printable(m.id)}  " + "  ".join(bits))
+    return 0
+
+
+def run_key(args: argparse.Namespace) -> int:
+    """`r1desk models key --server URL`: keep the server's API key in the OS credential store."""
+    import getpass
+
+    from r1desk.core.remote import parse_endpoint
+    from r1desk.core.remote.credentials import delete_api_key, set_api_key, store_available, unavailable_message
+
+    url = parse_endpoint(args.server).url
+    if not store_available():
+        raise UserFacingError(unavailable_message(), hint="pass --ask-key to r1desk chat / models list instead")
+    if args.delete:
+        print(f"removed the API key for {url}" if delete_api_key(url) else f"no API key was stored for {url}")
+        return 0
+    key = getpass.getpass(f"API key for {url}: ")
+    if not key:
+        raise UserFacingError("no key given")
+    set_api_key(url, key)
+    print(f"stored the API key for {url} in the credential store")
     return 0
 
 

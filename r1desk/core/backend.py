@@ -83,6 +83,22 @@ class InferenceBackend(Protocol):
     def unload(self) -> None: ...
 
 
+class LinkedEvent(threading.Event):
+    """A stop event that also reads as set once any of its ``parents`` is (e.g. the user's Stop), without
+    waiting for anyone to copy it across: a backend blocked on the network (a watcher thread polling
+    ``wait(timeout)``) sees Stop at once, not after the next token arrives."""
+
+    def __init__(self, *parents: threading.Event) -> None:
+        super().__init__()
+        self._parents = parents
+
+    def is_set(self) -> bool:
+        return super().is_set() or any(p.is_set() for p in self._parents)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(timeout) or self.is_set()
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     """Which backend to open and how (built by the settings layer, or from CLI flags)."""
@@ -109,6 +125,8 @@ def _open_llama_cpp(config: BackendConfig) -> InferenceBackend:
 
 
 OPENERS: dict[str, Opener] = {"llama.cpp": _open_llama_cpp}
+# Backends shipped with r1desk that register themselves when imported (kind -> module).
+BUILTIN_BACKENDS: dict[str, str] = {"openai": "r1desk.core.remote"}
 
 
 def register_backend(kind: str, opener: Opener) -> None:
@@ -120,8 +138,12 @@ def open_backend(config: BackendConfig) -> InferenceBackend:
     if not config.model:
         raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file, or pick one in the "
                                                      "model manager")
+    if config.kind not in OPENERS and config.kind in BUILTIN_BACKENDS:
+        import importlib
+
+        importlib.import_module(BUILTIN_BACKENDS[config.kind])
     opener = OPENERS.get(config.kind)
     if opener is None:
         raise UserFacingError(f"unknown inference backend {config.kind!r}",
-                              hint="one of " + ", ".join(sorted(OPENERS)))
+                              hint="one of " + ", ".join(sorted({*OPENERS, *BUILTIN_BACKENDS})))
     return opener(config)

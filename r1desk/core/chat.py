@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from r1desk.core.backend import InferenceBackend
+from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams
 from r1desk.core.events import (ChatEvent, Delta, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
@@ -188,7 +188,7 @@ class ChatSession:
             yield TurnFinished(result)
             return
 
-        stop = threading.Event()              # set on user cancel or on a guard block
+        stop = LinkedEvent(cancel)            # set on user cancel (at once, for a network stream) or a guard block
         splitter = ThinkingSplitter(built.starts_in_thinking)
         generation = engine.stream(built, params, stop)
         started = time.perf_counter()
@@ -196,6 +196,7 @@ class ChatSession:
         commit_due = False
         last_commit = 0
         ended: str | None = None              # set when the turn ends abnormally (interrupted, error)
+        error_message: str | None = None
         try:
             for piece in generation:
                 tokens = generation.completion_tokens   # pieces are not tokens (an emoji can be 3)
@@ -220,8 +221,9 @@ class ChatSession:
             ended = "interrupted"
             stop.set()
             raise
-        except Exception:                      # llama.cpp failed mid-answer: keep what we have, then report
+        except Exception as exc:               # the backend failed mid-answer: keep what we have, then report
             ended = "error"
+            error_message = str(exc)
             raise
         finally:
             if ended:
@@ -229,7 +231,7 @@ class ChatSession:
                 for _ in splitter.finish():
                     pass
                 guard.cancel()
-                self.log.interrupted(turn_id, splitter, guard, reason=ended)
+                self.log.interrupted(turn_id, splitter, guard, reason=ended, message=error_message)
         for channel, text in splitter.finish():
             yield Delta(channel, text)
             guard.feed(channel, text)

@@ -75,11 +75,14 @@ class TurnLog:
         self._decisions(turn_id, guard)
         self._check()
 
-    def interrupted(self, turn_id: str, splitter: ThinkingSplitter, guard: Any, *, reason: str = "interrupted") -> None:
-        """The turn ended abnormally (window closed: "interrupted"; llama.cpp failed: "error"): keep everything."""
+    def interrupted(self, turn_id: str, splitter: ThinkingSplitter, guard: Any, *, reason: str = "interrupted",
+                    message: str | None = None) -> None:
+        """The turn ended abnormally (window closed: "interrupted"; the backend failed: "error", with its
+        message): keep everything."""
         if self.writer is None:
             return
         self.writer.finish_turn(turn_id, result={
+            **({"notices": [{"kind": "error", "message": message}]} if message else {}),
             "finish_reason": reason, "status": reason, "thinking": splitter.thinking,
             "answer_raw": splitter.answer, "thinking_shown": guard.shown("thinking", splitter.thinking),
             "answer_shown": guard.shown("answer", splitter.answer),
