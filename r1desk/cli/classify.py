@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--import-weights", nargs=3, metavar=("TYPE", "CHECKPOINT", "CONFIG_DIR"),
                          help="install Detoxify weights from a .ckpt and a folder with the base model's "
                               "HF config and tokenizer files")
+    weights.add_argument("--import-onnx", nargs=2, metavar=("TYPE", "ONNX_DIR"),
+                         help="install Detoxify weights already converted to ONNX (the onnx folder made by "
+                              "`python -m r1desk.core.guard.onnx_export`; no PyTorch needed)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
         st = weights.download_weights(args.download_weights, progress=_progress)
         print(file=sys.stderr)
         print(st.message())
+        return 0
+    if args.import_onnx:
+        from r1desk.core.guard.detoxify_onnx import import_onnx
+
+        model_type, folder = args.import_onnx
+        print(f"Detoxify '{model_type}' (ONNX) installed in {import_onnx(model_type, folder)}")
         return 0
     if args.import_weights:
         model_type, ckpt, config_dir = args.import_weights

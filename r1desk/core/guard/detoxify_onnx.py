@@ -48,6 +48,43 @@ def installed_onnx_types(root: Path | None = None, *, int8: bool = True) -> list
     return [t for t in weights.MODEL_TYPES if onnx_installed(t, root, int8=int8)]
 
 
+def import_onnx(model_type: str, source: Path, *, root: Path | None = None) -> Path:
+    """Install a conversion made elsewhere (a copy of ``<type>/onnx/`` from a machine with the torch
+    extra): what the packaged app, which has no torch, uses instead of a checkpoint. Returns the folder."""
+    import os
+    import shutil
+    import tempfile
+
+    source = Path(source)
+    names = [n for n in (FP32_NAME, INT8_NAME) if (source / n).is_file()]
+    try:
+        meta = json.loads((source / META_NAME).read_text(encoding="utf-8"))
+        ok = (isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("model_type") == model_type
+              and isinstance(meta.get("classes"), list) and isinstance(meta.get("inputs"), list))
+    except (OSError, ValueError):
+        ok = False
+    if not ok or not names or not (source / TOKENIZER_NAME).is_file():
+        raise ClassifierUnavailableError(
+            f"{source} is not an ONNX conversion of Detoxify '{model_type}' (it needs {META_NAME} for that type, "
+            f"{TOKENIZER_NAME} and {INT8_NAME} or {FP32_NAME})",
+            hint=f"make one with `python -m r1desk.core.guard.onnx_export {model_type}` where r1desk[torch] "
+                 f"is installed, then copy its onnx folder")
+    folder = onnx_folder(model_type, root)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder.parent))
+    try:
+        for name in [*names, TOKENIZER_NAME, META_NAME]:
+            shutil.copyfile(source / name, staging / name)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("installed the ONNX conversion of Detoxify %s in %s", model_type, folder)
+    return folder
+
+
 class OnnxDetoxifyScorer:
     """One Detoxify model on onnxruntime. ``load()`` (or the first ``score``) loads it, once, thread-safe;
     failures raise ClassifierUnavailableError saying what is missing and how to get it."""

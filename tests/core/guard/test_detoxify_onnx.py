@@ -130,3 +130,21 @@ def test_reading_a_checkpoint_without_torch_names_the_extra(tiny_detoxify_files,
         weights.import_weights("original", *tiny_detoxify_files)
     with pytest.raises(ClassifierUnavailableError, match=r"r1desk\[torch\]"):
         weights.checkpoint_url("original")
+
+
+def test_a_conversion_made_elsewhere_installs_without_torch(converted, tmp_path, monkeypatch, capsys):
+    from r1desk.cli import main
+    from r1desk.core.guard.detoxify_onnx import import_onnx
+
+    copy = tmp_path / "made-elsewhere"
+    import shutil
+
+    shutil.copytree(converted, copy)
+    shutil.rmtree(weights.model_folder("original"))      # a profile with no checkpoint at all
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["classify", "--import-onnx", "original", str(copy)]) == 0
+    assert "installed" in capsys.readouterr().out
+    assert not weights.status("original").installed and onnx_installed("original")
+    assert set(OnnxDetoxifyScorer("original", convert=False).score(["hello"])[0]) >= {"toxicity", "insult"}
+    with pytest.raises(ClassifierUnavailableError, match="not an ONNX conversion"):
+        import_onnx("multilingual", copy)                # meta says 'original'
