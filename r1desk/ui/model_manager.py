@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHe
 
 from r1desk.ui import model_sources as sources
 from r1desk.ui.app_state import AppState
+from r1desk.ui.fit import elide, fit_to_screen
 from r1desk.ui.messages import set_chip
 from r1desk.ui.tasks import run_task, show_error
 
@@ -148,6 +149,7 @@ class ModelManager(QDialog):
         title.setObjectName("AppTitle")
         self.hardware = QLabel("Checking this computer…", self)
         set_chip(self.hardware, "muted")
+        self._hardware_text = elide(self.hardware, mode=Qt.TextElideMode.ElideRight)
         header.addWidget(title)
         header.addSpacing(12)
         header.addWidget(self.hardware, 1)
@@ -156,6 +158,9 @@ class ModelManager(QDialog):
         self.catalog_table = self._table(["Model", "Quantisation", "File size", "Memory needed", "This computer",
                                           ""])
         self.local_table = self._table(["Model", "Quantisation", "Size", "File", ""])
+        file_column = self.local_table.horizontalHeader()
+        file_column.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)   # not as wide as the name
+        self.local_table.setColumnWidth(3, 240)
         self.tabs.addTab(self.catalog_table, "DeepSeek-R1 models")
         self.tabs.addTab(self.local_table, "On this computer")
         layout.addWidget(self.tabs, 1)
@@ -178,6 +183,7 @@ class ModelManager(QDialog):
         bottom.addStretch(1)
         self.status = QLabel(self)
         set_chip(self.status, "muted")
+        self._status_text = elide(self.status)       # a long file name never widens the dialog
         bottom.addWidget(self.status)
         self.import_button = QPushButton("Import GGUF…", self)
         self.import_button.clicked.connect(self.choose_file)
@@ -207,6 +213,8 @@ class ModelManager(QDialog):
         for col in range(1, len(headers)):
             table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         table.verticalHeader().setDefaultSectionSize(40)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)      # long names: "DeepSeek…Q4_K_M.gguf"
+        table.setWordWrap(False)
         return table
 
     # -- listing ------------------------------------------------------------------------------------
@@ -219,11 +227,11 @@ class ModelManager(QDialog):
         run_task(sources.local_models, self._fill_local, parent=self)
 
     def _on_catalog_failed(self, exc: BaseException) -> None:
-        self.hardware.setText(f"Model catalog unavailable: {exc}")
+        self._hardware_text.set_text(f"Model catalog unavailable: {exc}")
 
     def _fill_catalog(self, result: tuple[Any, list[sources.CatalogRow]]) -> None:
         machine, rows = result
-        self.hardware.setText(sources.describe_machine(machine))
+        self._hardware_text.set_text(sources.describe_machine(machine))
         table = self.catalog_table
         table.setRowCount(len(rows))
         for i, row in enumerate(rows):
@@ -252,7 +260,9 @@ class ModelManager(QDialog):
         table.setRowCount(len(models))
         loaded = getattr(self.state.model_info, "path", None)
         for i, info in enumerate(models):
-            table.setItem(i, 0, QTableWidgetItem(str(getattr(info, "name", "model"))))
+            name = QTableWidgetItem(str(getattr(info, "name", "model")))
+            name.setToolTip(name.text())
+            table.setItem(i, 0, name)
             table.setItem(i, 1, QTableWidgetItem(str(getattr(info, "quantization", "") or "—")))
             table.setItem(i, 2, QTableWidgetItem(human_size(getattr(info, "size_bytes", 0))))
             path = str(getattr(info, "path", ""))
@@ -348,8 +358,12 @@ class ModelManager(QDialog):
         self._set_status(f"Loaded {getattr(info, 'name', 'model')}")
         self.refresh_local()
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override: never larger than the screen
+        super().showEvent(event)
+        fit_to_screen(self)
+
     def _set_status(self, text: str) -> None:
-        self.status.setText(text)
+        self._status_text.set_text(text)
 
     # Dropping anywhere on the dialog imports too.
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

@@ -44,3 +44,38 @@ def test_passphrase_screen_lays_out_at_its_size_hint(qtbot, audit, size, setup):
     panel.error.setText(LONG_ERROR)                                              # a two-line error grows
     qtbot.waitUntil(lambda: panel.error.height() >= panel.error.heightForWidth(panel.error.width()) - 1)
     _fits(panel)
+
+
+LONG_NAME = "DeepSeek-R1-Distill-Qwen-14B-abliterated-v2-imatrix-calibrated-" + "x" * 80 + "-Q4_K_M.gguf"
+
+
+def test_model_manager_with_a_long_file_name_stays_on_screen(qtbot, make_window):
+    from PySide6.QtWidgets import QPushButton, QTableWidgetItem
+
+    window = make_window()
+    window.resize(800, 600)
+    window.open_model_manager()
+    manager = window._model_manager
+    qtbot.waitExposed(manager)
+    manager._set_status(f"Loading {LONG_NAME}…")
+    manager.local_table.setRowCount(1)
+    item = QTableWidgetItem(LONG_NAME)
+    item.setToolTip("/models/" + LONG_NAME)
+    manager.local_table.setItem(0, 3, item)
+    manager.local_table.setItem(0, 0, QTableWidgetItem(LONG_NAME))
+    manager.adjustSize()
+    screen = manager.screen().availableGeometry()
+    assert manager.minimumSizeHint().width() <= 800
+    assert manager.width() <= screen.width() and manager.height() <= screen.height()
+    assert manager._status_text.elided and "…" in manager.status.text()     # elided, not cut
+    assert LONG_NAME in manager.status.toolTip()
+    assert manager.status.width() <= manager.width()
+    close = next(b for b in manager.findChildren(QPushButton) if b.text() == "Close")
+    top_left = close.mapTo(manager, close.rect().topLeft())
+    assert manager.rect().contains(close.rect().translated(top_left))            # Close is reachable
+    # a huge dialog is clamped to the screen when shown
+    manager.hide()
+    manager.resize(screen.width() + 900, screen.height() + 700)
+    manager.show()
+    qtbot.waitUntil(lambda: manager.width() <= screen.width() and manager.height() <= screen.height())
+    manager.close()
