@@ -94,6 +94,28 @@ class MessageText(QTextBrowser):
         return QSize(400, self.height())
 
 
+def format_stats(tokens_per_s: float | None, elapsed_s: float | None, tokens: int) -> str:
+    parts = []
+    if tokens_per_s is not None:
+        parts.append(f"{tokens_per_s:.1f} tok/s")
+    if elapsed_s is not None:
+        parts.append(f"{elapsed_s:.1f} s")
+    parts.append(f"{tokens} token" + ("" if tokens == 1 else "s"))
+    return " · ".join(parts)
+
+
+def final_stats(result: object) -> str | None:
+    """The stats line from a finished turn's usage and timings (what ``audit show`` prints), if it has them."""
+    usage = getattr(result, "usage", None) or {}
+    timings = getattr(result, "timings", None) or {}
+    tokens = usage.get("completion_tokens")
+    if tokens is None:
+        return None
+    speed = timings.get("decode_tokens_per_s", usage.get("decode_tokens_per_s"))
+    total = timings.get("total_s", usage.get("total_s"))
+    return format_stats(None if speed is None else float(speed), None if total is None else float(total), int(tokens))
+
+
 class ThinkingPanel(QFrame):
     """Collapsible "Thinking" panel (collapsed by default) with the time the model spent thinking."""
 
@@ -275,6 +297,11 @@ class AssistantMessage(QFrame):
         chips.addWidget(self.flags_chip)
         chips.addStretch(1)
         chips.addWidget(self.stats_label)
+        self.checking = QLabel("checking…", self)     # text generated but not yet judged (core.holdback)
+        self.checking.setObjectName("StatsLabel")
+        self.checking.setToolTip("The guard is judging the next sentence; it appears once it is judged.")
+        self.checking.setVisible(False)
+        chips.addWidget(self.checking)
         layout.addLayout(chips)
         actions = QHBoxLayout()
         actions.setSpacing(2)
@@ -342,6 +369,10 @@ class AssistantMessage(QFrame):
         self._dirty.add(channel)
         self._throttle()
 
+    def set_checking(self, channel: str, held: int) -> None:
+        """``held`` characters of ``channel`` wait for the guard: a quiet "checking…", never the text."""
+        self.checking.setVisible(held > 0 and (channel == "answer" or self.thinking.isVisible()))
+
     def redact(self, channel: str, start: int, end: int, notice: str) -> None:
         if channel in self.channels:
             self.channels[channel].redactions.append(Redaction(start, end, notice))
@@ -389,7 +420,8 @@ class AssistantMessage(QFrame):
         self.language_chip.setProperty("mixing", "true" if mixing else "false")
 
     def set_stats(self, tokens_per_s: float, elapsed_s: float, tokens: int) -> None:
-        self.stats_label.setText(f"{tokens_per_s:.1f} tok/s · {elapsed_s:.1f} s · {tokens} tokens")
+        """Live numbers while streaming; :meth:`finish` replaces them with the turn's logged ones."""
+        self.stats_label.setText(format_stats(tokens_per_s, elapsed_s, tokens))
         if self._thinking_started is not None and self._thinking_s is None:
             self.thinking.set_title(f"Thinking… {time.monotonic() - self._thinking_started:.0f} s")
 
@@ -397,6 +429,7 @@ class AssistantMessage(QFrame):
         """The turn ended (stop, length, cancelled, blocked, interrupted, error)."""
         self.result = result
         self.streaming = False
+        self.checking.setVisible(False)
         self.turn_id = getattr(result, "turn_id", self.turn_id)
         if self._thinking_started is not None and self._thinking_s is None:
             self._thinking_s = time.monotonic() - self._thinking_started
@@ -406,6 +439,9 @@ class AssistantMessage(QFrame):
         self._throttle.flush()
         self._dirty = {"thinking", "answer"}
         self._repaint()
+        final = final_stats(result)
+        if final is not None:           # one source of truth: the numbers the audit log records
+            self.stats_label.setText(final)
         reason = getattr(result, "finish_reason", "stop")
         messages = {"cancelled": "Stopped.", "interrupted": "Interrupted (the app was closed).",
                     "length": "The answer hit the length limit.", "error": "Generation failed."}
