@@ -112,7 +112,7 @@ class Response:
     """An open response: status, headers, and the body read in lines (SSE) or at once (JSON)."""
 
     def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, endpoint: Endpoint,
-                 timeouts: Timeouts) -> None:
+                 timeouts: Timeouts, sock: socket.socket | None) -> None:
         self._conn = conn
         self._resp = resp
         self.endpoint = endpoint
@@ -120,7 +120,7 @@ class Response:
         self.status = resp.status
         self.headers = resp.headers
         self.aborted = threading.Event()
-        self._sock = conn.sock
+        self._sock = sock                 # kept: http.client drops conn.sock when the server will close
 
     def read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         try:
@@ -222,9 +222,11 @@ def request(endpoint: Endpoint, method: str, tail: str, *, body: dict[str, Any] 
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers["Content-Type"] = "application/json"
     path = quote(endpoint.path(tail), safe="/:@-._~")
+    sock = None
     try:
         conn.connect()
-        conn.sock.settimeout(timeouts.read_s)
+        sock = conn.sock
+        sock.settimeout(timeouts.read_s)
         conn.request(method, path, body=payload, headers=headers)
         resp = conn.getresponse()
     except BaseException as exc:
@@ -232,7 +234,7 @@ def request(endpoint: Endpoint, method: str, tail: str, *, body: dict[str, Any] 
         if isinstance(exc, Exception):
             raise connect_error(endpoint, exc, timeouts, verify_tls) from None
         raise
-    response = Response(conn, resp, endpoint, timeouts)
+    response = Response(conn, resp, endpoint, timeouts, sock)
     if resp.status >= 300:
         try:
             raise status_error(endpoint, resp.status, resp.headers, response.read_body(64 * 1024), tail)
