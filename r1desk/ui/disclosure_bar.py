@@ -11,7 +11,7 @@ from r1desk.core.guard.classifier import State
 from r1desk.core.guard.pipeline import GuardStatus
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from r1desk.ui.messages import set_chip
 
@@ -49,21 +49,28 @@ class DisclosureBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("DisclosureBar")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(20, 8, 14, 8)
-        layout.setSpacing(12)
+        # Two lines, each wrapping, so all of it stays readable at 800×600 (issue 14 item 9): the model, the
+        # guard and Models… on the first; the AI disclosure under them.
+        layout = QGridLayout(self)
+        layout.setContentsMargins(20, 6, 14, 6)
+        layout.setHorizontalSpacing(12)
+        layout.setVerticalSpacing(2)
         self.model_name = QLabel("No model loaded", self)
         self.model_name.setObjectName("ModelName")
         self.ai_notice = QLabel("Answers are AI-generated and may be inaccurate", self)
         self.guard = QLabel(self)
+        for label in (self.model_name, self.ai_notice, self.guard):
+            label.setWordWrap(True)
+            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.change_model = QPushButton("Models…", self)
         self.change_model.setToolTip("Open the model manager")
         self.change_model.clicked.connect(lambda *_: self.open_models.emit())
-        layout.addWidget(self.model_name)
-        layout.addWidget(self.ai_notice)
-        layout.addStretch(1)
-        layout.addWidget(self.guard)
-        layout.addWidget(self.change_model)
+        layout.addWidget(self.model_name, 0, 0)
+        layout.addWidget(self.guard, 0, 1)
+        layout.addWidget(self.change_model, 0, 2)
+        layout.addWidget(self.ai_notice, 1, 0, 1, 3)
+        layout.setColumnStretch(0, 3)
+        layout.setColumnStretch(1, 2)
         self.set_guard_status(None)
 
     def set_model(self, info: Any | None) -> None:

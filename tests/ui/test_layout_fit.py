@@ -79,3 +79,18 @@ def test_model_manager_with_a_long_file_name_stays_on_screen(qtbot, make_window)
     manager.show()
     qtbot.waitUntil(lambda: manager.width() <= screen.width() and manager.height() <= screen.height())
     manager.close()
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
+def test_disclosure_bar_is_readable_at_every_window_size(qtbot, make_window, tiny_r1_engine, size):
+    window = make_window(tiny_r1_engine)
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.width() == size[0])
+    bar = window.chat.disclosure
+    bar.guard.setText("⚠ Guard: toxicity filter unavailable; language check unavailable")
+    qtbot.waitUntil(lambda: bar.guard.height() >= bar.guard.heightForWidth(bar.guard.width()) - 1)
+    for label in (bar.model_name, bar.ai_notice, bar.guard):
+        assert label.isVisible()
+        assert label.height() >= label.heightForWidth(label.width()) - 1, label.text()
+        assert bar.rect().contains(label.geometry())
+    assert "may be inaccurate" in bar.ai_notice.text()
