@@ -132,9 +132,47 @@ def remote_file(repo_id: str, filename: str, *, revision: str | None = None,
                       commit_hash=meta.commit_hash)
 
 
-def _reason(exc: BaseException) -> str:
+NO_CONNECTION = "No internet connection (or the Hub is unreachable)"
+# What "the network is not there" looks like in the exception chain (socket, urllib3, requests, httpx, the Hub).
+_OFFLINE_MARKERS = ("name or service not known", "temporary failure in name resolution", "nodename nor servname",
+                    "getaddrinfo failed", "network is unreachable", "no route to host", "connection refused",
+                    "failed to establish a new connection", "max retries exceeded", "offline mode is enabled",
+                    "hf_hub_offline", "timed out", "connecterror", "connection aborted")
+
+
+def _is_offline(exc: BaseException) -> bool:
+    import socket
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (socket.gaierror, socket.timeout, ConnectionError)):
+            return True
+        text = f"{type(e).__name__} {e}".lower()
+        if any(marker in text for marker in _OFFLINE_MARKERS):
+            return True
+        stack += [e.__cause__, e.__context__, *(a for a in e.args if isinstance(a, BaseException))]
+        reason = getattr(e, "reason", None)          # urllib.error.URLError, urllib3's MaxRetryError
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def network_reason(exc: BaseException) -> str:
+    """The reason a download failed, in words for people: no raw "[Errno -2] Name or service not known" when
+    the network is simply not there (the detail goes to the log)."""
+    if _is_offline(exc):
+        log.info("download failed, no connection: %s: %s", type(exc).__name__, exc)
+        return NO_CONNECTION
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:200]
+
+
+_reason = network_reason
 
 
 def check_disk_space(folder: Path, needed: int, what: str) -> None:

@@ -264,7 +264,9 @@ def _download(url: str, dest: Path, progress: ProgressFn | None) -> None:
                     progress(dest.name, done, total)
     except (OSError, http.client.HTTPException) as exc:     # e.g. IncompleteRead: the connection dropped
         tmp.unlink(missing_ok=True)
-        raise DownloadError(f"download of {url} failed: {exc}") from None
+        from r1desk.core.downloads import network_reason
+
+        raise DownloadError(f"download of {url} failed: {network_reason(exc)}") from None
     if expected and not digest.hexdigest().startswith(expected.group(1)):
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"download of {url} is corrupt (sha256 does not match)")
