@@ -58,6 +58,7 @@ def run_app(argv: list[str] | None = None) -> int:
     register_part2(window)             # Tools → Audit log…, Admin settings… (behind their passphrases)
     register_selfcheck(window)         # Tools → Safety self-check… (auditor or admin)
     window.show()
+    window.open_last_conversation()    # where the user left off (issue 14 item 12)
     reopen_last_model(state)
     code = app.exec()
     wait_for_tasks(10000)

@@ -231,6 +231,20 @@ class MainWindow(QMainWindow):
                                   f"{r.get('turns', 0)} turns · {str(r.get('updated') or '')[:16]}") for r in rows]
         self.sidebar.set_items(items, self.chat.conversation_id)
 
+    def open_last_conversation(self) -> bool:
+        """At start: reopen the most recently active conversation (False when there is none)."""
+        audit = self.state.audit
+        try:
+            rows = audit.list_conversations(limit=1) if audit is not None else []
+        except Exception as exc:
+            log.warning("could not list conversations: %s", exc)
+            return False
+        if not rows:
+            return False
+        self.open_conversation(str(rows[0]["id"]))
+        self.sidebar.select(str(rows[0]["id"]))
+        return True
+
     def open_conversation(self, conversation_id: str) -> None:
         if conversation_id == self.chat.conversation_id:
             self.show_view("chat")      # the conversation on screen, from any other page
