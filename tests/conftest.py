@@ -27,4 +27,4 @@ def _isolated_profile(tmp_path, monkeypatch):
     yield home
 
 
-pytest_plugins = ["tests.fixtures.models", "tests.fixtures.classifiers"]
+pytest_plugins = ["tests.fixtures.models", "tests.fixtures.classifiers", "tests.fixtures.guard_models"]

@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         notices.append({"kind": "settings_ignored", "message": ignored})
         if not args.json:
             print(f"{_YELLOW if color else ''}[notice] {ignored}{_RESET if color else ''}", file=sys.stderr)
+    screen = _Screen()
     try:
         for event in session.run_turn(request, cancel):
             if isinstance(event, Delta) and not args.json:
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                     header = "[thinking]" if event.channel == "thinking" else "[answer]"
                     out.write((_DIM if color and event.channel == "thinking" else "") + header + "\n")
                     channel_open = event.channel
-                out.write(event.text)
+                out.write(screen.shown(event.channel, event.text))
                 out.flush()
             elif isinstance(event, Notice):
                 notices.append({"kind": event.kind, "message": event.message})
@@ -180,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\n[guard] {d.channel}: {d.action} ({d.label} {d.score:.2f} ≥ {d.threshold:.2f})",
                       file=sys.stderr)
             elif isinstance(event, (Redacted, Blocked)) and not args.json:
+                if isinstance(event, Redacted):
+                    screen.redactions.setdefault(event.channel, []).append((event.start, event.end, event.notice))
                 print(f"{_RED if color else ''}\n[guard] {event.notice}{_RESET if color else ''}",
                       file=sys.stderr)
             elif isinstance(event, PromptBlocked) and not args.json:
@@ -300,3 +303,24 @@ def _ignored_settings_notice(session: ChatSession) -> str | None:
     from r1desk.core.remote import RemoteBackend
 
     return session.engine.ignored_notice() if isinstance(session.engine, RemoteBackend) else None
+
+
+class _Screen:
+    """What the terminal shows of each channel: the released text with redacted spans replaced by their
+    notice (the guard hands out a redaction before the text it covers: core.holdback)."""
+
+    def __init__(self) -> None:
+        self.offsets: dict[str, int] = {}
+        self.redactions: dict[str, list[tuple[int, int, str]]] = {}
+
+    def shown(self, channel: str, text: str) -> str:
+        start = self.offsets.get(channel, 0)
+        self.offsets[channel] = start + len(text)
+        out: list[str] = []
+        for i, ch in enumerate(text, start):
+            hit = next((r for r in self.redactions.get(channel, ()) if r[0] <= i < r[1]), None)
+            if hit is None:
+                out.append(ch)
+            elif i == hit[0] or i == start:
+                out.append(hit[2])
+        return "".join(out)

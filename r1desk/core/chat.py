@@ -17,11 +17,12 @@ from typing import Any
 
 from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
-from r1desk.core.engine import GenParams
+from r1desk.core.engine import GenParams, GenStats
 from r1desk.core.events import (ChatEvent, Delta, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
                                 TurnResult, TurnStarted)
 from r1desk.core.gguf_info import file_sha256
-from r1desk.core.guard.session import GuardSession
+from r1desk.core.guard.session import GuardSession, TurnGuard
+from r1desk.core.holdback import HoldBack
 from r1desk.core.prompts import Message, PromptRequest
 from r1desk.core.thinking import ThinkingSplitter
 from r1desk.core.guard.pipeline import GuardStatus
@@ -181,8 +182,8 @@ class ChatSession:
         if guard.prompt_blocked:
             message = guard.prompt_block_message()
             yield PromptBlocked(tuple(prompt_decisions), message)
-            result = self._result(turn_id, conversation_id, "", "", "", "", "blocked", False, True,
-                                  guard, None, model, settings_snapshot, built.notices + built.warnings)
+            result = _result(_Outcome(turn_id, conversation_id, finish="blocked", blocked=True), guard, model,
+                             settings_snapshot, built.notices + built.warnings)
             self.log.finish(result, "", guard)
             yield from self.log.take_notices()
             yield TurnFinished(result)
@@ -190,6 +191,7 @@ class ChatSession:
 
         stop = LinkedEvent(cancel)            # set on user cancel (at once, for a network stream) or a guard block
         splitter = ThinkingSplitter(built.starts_in_thinking)
+        hold = HoldBack(guard.held_channels(), lambda ch: guard.judged()[ch], guard.cut)
         generation = engine.stream(built, params, stop)
         started = time.perf_counter()
         last_stats = started
@@ -201,11 +203,13 @@ class ChatSession:
             for piece in generation:
                 tokens = generation.completion_tokens   # pieces are not tokens (an emoji can be 3)
                 for channel, text in splitter.feed(piece):
-                    yield Delta(channel, text)
                     guard.feed(channel, text)
+                    yield from hold.add(channel, text)
                     commit_due = commit_due or any(ch in _SEGMENT_ENDS for ch in text)
+                judged = guard.judged()           # before the events: a block decided since is among them
                 for event in guard.poll():
                     yield event
+                yield from hold.poll(judged)
                 if commit_due or tokens - last_commit >= COMMIT_EVERY_TOKENS:
                     commit_due, last_commit = False, tokens
                     self.log.partial(turn_id, splitter, guard)
@@ -233,10 +237,11 @@ class ChatSession:
                 guard.cancel()
                 self.log.interrupted(turn_id, splitter, guard, reason=ended, message=error_message)
         for channel, text in splitter.finish():
-            yield Delta(channel, text)
             guard.feed(channel, text)
+            yield from hold.add(channel, text)
         for event in guard.finish():
             yield event
+        yield from (hold.poll(guard.judged()) if guard.timed_out else hold.flush())
         stats = generation.stats
         finish = stats.finish_reason if stats else "error"
         blocked = guard.blocked.is_set()
@@ -250,27 +255,15 @@ class ChatSession:
             yield Notice("unfinished_thinking",
                          "The model ran out of tokens while still thinking: there is no answer. "
                          "Raise the maximum new tokens and regenerate.")
-        result = self._result(turn_id, conversation_id, splitter.thinking, splitter.answer,
-                              guard.shown("answer", splitter.answer), guard.shown("thinking", splitter.thinking),
-                              finish, splitter.unfinished_thinking, blocked, guard, stats, model,
-                              settings_snapshot, built.notices + built.warnings)
+        outcome = _Outcome(turn_id, conversation_id, splitter.thinking, splitter.answer,
+                           guard.shown("answer", splitter.answer), guard.shown("thinking", splitter.thinking),
+                           finish, splitter.unfinished_thinking, blocked, stats, hold.percentiles())
+        result = _result(outcome, guard, model, settings_snapshot, built.notices + built.warnings)
         self.log.finish(result, generation.text, guard)
         yield from self.log.take_notices()
         yield TurnFinished(result)
 
     # --- results and audit --------------------------------------------------------------------
-
-    def _result(self, turn_id: str, conversation_id: str, thinking: str, answer_raw: str, answer_shown: str,
-                thinking_shown: str, finish: str, unfinished: bool, blocked: bool, guard: Any,
-                stats: Any, model: dict[str, Any], settings: dict[str, Any], notices: list[str]) -> TurnResult:
-        usage: dict[str, Any] = stats.to_dict() if stats is not None else {}
-        return TurnResult(
-            turn_id=turn_id, conversation_id=conversation_id, thinking=thinking, answer_raw=answer_raw,
-            answer_shown=answer_shown, thinking_shown=thinking_shown, finish_reason=finish,  # type: ignore[arg-type]
-            unfinished_thinking=unfinished, blocked=blocked, decisions=tuple(guard.decisions()),
-            language=guard.language_summary(), usage=usage,
-            timings={k: usage.get(k) for k in ("time_to_first_token_s", "decode_tokens_per_s", "total_s")},
-            model=model, settings=settings, notices=tuple(Notice("info", n) for n in notices))
 
     def result_json(self, result: TurnResult, notices: list[dict[str, str]] | None = None) -> dict[str, Any]:
         """The `r1desk chat --json` object (``notices``: what the turn said along the way)."""
@@ -288,3 +281,32 @@ class ChatSession:
             "segment_scores": self.guard.last_segment_scores(),
         }
         return out
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one turn ended: its text (raw and as shown), why it stopped, its stats."""
+
+    turn_id: str
+    conversation_id: str
+    thinking: str = ""
+    answer_raw: str = ""
+    answer_shown: str = ""
+    thinking_shown: str = ""
+    finish: str = "stop"
+    unfinished: bool = False
+    blocked: bool = False
+    stats: GenStats | None = None
+    holdback: dict[str, float | None] = field(default_factory=dict)
+
+
+def _result(o: _Outcome, guard: TurnGuard, model: dict[str, Any], settings: dict[str, Any],
+            notices: list[str]) -> TurnResult:
+    usage: dict[str, Any] = o.stats.to_dict() if o.stats is not None else {}
+    timings = {k: usage.get(k) for k in ("time_to_first_token_s", "decode_tokens_per_s", "total_s")}
+    return TurnResult(
+        turn_id=o.turn_id, conversation_id=o.conversation_id, thinking=o.thinking, answer_raw=o.answer_raw,
+        answer_shown=o.answer_shown, thinking_shown=o.thinking_shown, finish_reason=o.finish,  # type: ignore[arg-type]
+        unfinished_thinking=o.unfinished, blocked=o.blocked, decisions=tuple(guard.decisions()),
+        language=guard.language_summary(), usage=usage, timings={**timings, **o.holdback},
+        model=model, settings=settings, notices=tuple(Notice("info", n) for n in notices))

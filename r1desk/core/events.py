@@ -39,10 +39,20 @@ class PromptBlocked:
 
 @dataclass(frozen=True)
 class Delta:
-    """Raw generated text of one channel, emitted as soon as the splitter releases it."""
+    """Raw generated text of one channel, emitted once it may be shown: at once, or — where a block or
+    redact rule applies to the channel — only after every classifier has judged it (core.holdback)."""
 
     channel: Literal["thinking", "answer"]
     text: str
+
+
+@dataclass(frozen=True)
+class Checking:
+    """``held`` characters of ``channel`` are generated but not yet judged (the view says "checking…");
+    0 when everything generated so far has been released."""
+
+    channel: Literal["thinking", "answer"]
+    held: int
 
 
 @dataclass(frozen=True)
@@ -113,5 +123,5 @@ class TurnFinished:
     result: TurnResult
 
 
-ChatEvent = Union[TurnStarted, Notice, PromptBlocked, Delta, GuardDecision, Redacted, Blocked,
+ChatEvent = Union[TurnStarted, Notice, PromptBlocked, Delta, Checking, GuardDecision, Redacted, Blocked,
                   LanguageReport, Stats, TurnFinished]

@@ -18,7 +18,8 @@ log = logging.getLogger("r1desk.ui")
 
 # Shown elsewhere (policy editor) or not an admin's business.
 SKIP_KEYS = {"schema_version", "last_model_path", "guard.rules", "guard.channels",
-             "guard.feedback_model"}   # enabled through r1desk guard enable (eligibility checked), not typed in
+             "guard.feedback_model",   # enabled through r1desk guard enable (eligibility checked), not typed in
+             "guard.harm_model"}       # chosen in the model manager's Safety models section (validated first)
 MULTILINE_KEYS = {"preamble.text"}
 R1_RECOMMENDED = {"generation.temperature": 0.6, "generation.top_p": 0.95}
 TEMPERATURE_RANGE = (0.5, 0.7)

@@ -75,6 +75,7 @@ class ChatPage(QWidget):
         w.notice.connect(self._on_notice)
         w.prompt_blocked.connect(self._on_prompt_blocked)
         w.delta.connect(self._on_delta)
+        w.checking.connect(self._on_checking)
         w.guard_decision.connect(self._on_guard_decision)
         w.redacted.connect(self._on_redacted)
         w.blocked.connect(self._on_blocked)
@@ -187,6 +188,10 @@ class ChatPage(QWidget):
     def _on_prompt_blocked(self, event: ev.PromptBlocked) -> None:
         if self._current is not None:
             self._current.show_prompt_blocked(event.message, tuple(event.decisions))
+
+    def _on_checking(self, channel: str, held: int) -> None:
+        if self._current is not None:
+            self._current.set_checking(channel, held)
 
     def _on_delta(self, channel: str, text: str) -> None:
         if self._current is not None:

@@ -71,6 +71,7 @@ class GenerationWorker(QObject):
 
     turn_started = Signal(object)        # events.TurnStarted
     notice = Signal(object)              # events.Notice
+    checking = Signal(str, int)          # channel, characters held back until the guard has judged them
     prompt_blocked = Signal(object)      # events.PromptBlocked
     delta = Signal(str, str)             # channel, text
     guard_decision = Signal(object)      # events.GuardDecision
@@ -162,6 +163,8 @@ class GenerationWorker(QObject):
     def _emit(self, event: object) -> None:
         if isinstance(event, ev.Delta):
             self.delta.emit(event.channel, event.text)
+        elif isinstance(event, ev.Checking):
+            self.checking.emit(event.channel, event.held)
         elif isinstance(event, ev.Stats):
             self.stats.emit(event)
         elif isinstance(event, ev.TurnStarted):

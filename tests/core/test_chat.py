@@ -79,8 +79,17 @@ def test_smollm2_turn_has_no_thinking_and_uses_its_own_template(smollm2_engine, 
     assert {e.channel for e in events if isinstance(e, Delta)} == {"answer"}
 
 
+def flag_only() -> Settings:
+    """Settings whose policy only flags: nothing is held back, every piece streams at once."""
+    settings = Settings()
+    for labels in settings.guard.rules.values():
+        for label, rule in labels.items():
+            labels[label] = RuleSetting(rule.threshold, "flag" if rule.action in ("redact", "block") else rule.action)
+    return settings
+
+
 def test_cancel_stops_within_a_token_and_is_logged(tiny_r1_engine, audit, langid):
-    session = make_session(tiny_r1_engine, audit, langid)
+    session = make_session(tiny_r1_engine, audit, langid, settings=flag_only())
     cancel = threading.Event()
     req = TurnRequest("Count to a thousand.", params=session.generation_params(max_tokens=400, seed=3),
                       language=None)

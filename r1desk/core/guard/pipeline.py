@@ -136,6 +136,7 @@ class GuardPipeline:
         # how far each channel's text has been judged by every classifier (the chat shows no further
         # when the policy could block or redact there): written by the worker, read by the chat loop
         self.judged_upto: dict[str, int] = {"thinking": 0, "answer": 0}
+        self.timed_out = False
         if not enabled:  # `--no-guard`: off on purpose, and shown as such
             self._active = []
             for c in self.classifiers:
@@ -241,6 +242,16 @@ class GuardPipeline:
         seg = Segmenter(channel, self.max_segment_chars)
         return self._process(seg.feed(text) + seg.flush(), text_of={channel: text}) + self._judge_whole(channel, text)
 
+    def can_withhold(self, channel: str) -> bool:
+        """Whether the policy can block or redact ``channel`` with a classifier that is judging it (then
+        the chat holds the channel's text back until it is judged: core.holdback)."""
+        self.prepare()
+        if not self.policy.enabled.get(channel, True):
+            return False
+        rules = self.policy.rules.get(channel, {})
+        return any(rules[label].action in ("redact", "block") for c in self._active for label in c.labels
+                   if label in rules)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every fed segment has been scored (tests, benchmarks); False on timeout."""
         with self._idle:
@@ -327,8 +338,10 @@ class GuardPipeline:
             self._queue.put(_STOP)
             if done:
                 self._worker.join(timeout)
+        self.timed_out = not done
         if not done:
-            self._notice_once("timeout", "guard_timeout", "The last segments were not scored in time.")
+            self._notice_once("timeout", "guard_timeout", "The last segments were not scored in time; "
+                                                          "what was not judged is not shown.")
         elif not self.blocked.is_set():
             for channel, segmenter in self._segmenters.items():
                 self._judge_whole(channel, segmenter.text)

@@ -90,14 +90,31 @@ class TurnGuard:
                 self._reports.append(e)
         return events
 
-    def shown(self, channel: str, raw: str) -> str:
-        """The channel's text as the user may see it: redacted spans replaced, nothing after a block."""
-        cut = len(raw)
+    def held_channels(self) -> set[str]:
+        """The generated channels whose text waits for the guard's judgement before it is shown."""
+        return {ch for ch in ("thinking", "answer") if self.pipeline.can_withhold(ch)}
+
+    def judged(self) -> dict[str, int]:
+        """How far each generated channel has been judged (read before ``poll()``: core.holdback)."""
+        return dict(self.pipeline.judged_upto)
+
+    def cut(self, channel: str, length: int = 1 << 62) -> int:
+        """Where a block ends what may be shown of ``channel`` (``length`` when nothing blocks it)."""
+        cut = length
         for b in self._blocks:
             if b.channel == channel:
                 cut = min(cut, b.start)
             elif b.channel == "thinking" and channel == "answer":
                 cut = 0  # blocked while thinking: no answer is shown
+        return cut
+
+    @property
+    def timed_out(self) -> bool:
+        return self.pipeline.timed_out
+
+    def shown(self, channel: str, raw: str) -> str:
+        """The channel's text as the user may see it: redacted spans replaced, nothing after a block."""
+        cut = self.cut(channel, len(raw))
         spans = sorted((r.start, r.end, r.notice) for r in self._redactions if r.channel == channel)
         merged: list[list[Any]] = []
         for s, e, n in spans:
