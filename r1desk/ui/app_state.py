@@ -18,11 +18,11 @@ from r1desk.storage.pending import PendingQueue, SpillError
 from r1desk.ui.workers import GenerationWorker
 
 if TYPE_CHECKING:
-    from r1desk.core.backend import InferenceBackend
+    from r1desk.core.backend import BackendConfig, InferenceBackend
     from r1desk.core.chat import ChatSession
     from r1desk.core.gguf_info import ModelInfo
     from r1desk.core.guard.pipeline import GuardStatus
-    from r1desk.settings import Settings
+    from r1desk.settings import RemoteSettings, Settings
 
 log = logging.getLogger("r1desk.ui")
 
@@ -31,7 +31,7 @@ _UNSET = object()
 
 class AppState(QObject):
     model_loading = Signal(str)          # path
-    model_loaded = Signal(object)        # ModelInfo
+    model_loaded = Signal(object)        # ModelInfo (a local file) or ModelDescription (a server)
     model_unloaded = Signal()
     model_failed = Signal(object)        # the exception
     guard_status_changed = Signal(object)
@@ -64,6 +64,11 @@ class AppState(QObject):
 
         return self.engine.info if isinstance(self.engine, Engine) else None
 
+    @property
+    def has_model(self) -> bool:
+        """A model is loaded, local or on a server (``model_info`` is None for a server)."""
+        return self.engine is not None and self.engine.loaded
+
     def load_model(self, path: str | Path, gpu_layers: str | int | None = None) -> None:
         """Load on the worker thread (after any running turn); then remember it for the next start."""
         path = str(path)
@@ -82,6 +87,39 @@ class AppState(QObject):
             return self.model_info, self._ensure_session()
 
         self.worker.submit(op, self._on_loaded, self._on_load_failed)
+
+    def load_backend(self, config: BackendConfig, remote: RemoteSettings | None = None) -> None:
+        """Open any backend (a remote server: core.remote) on the worker thread, like ``load_model``;
+        ``remote``: the server settings to save once it opened (never the API key: that is in keyring)."""
+        self.loading_path = None
+        self.model_loading.emit(config.model)
+
+        def op() -> tuple[Any, GuardStatus | None]:
+            from r1desk.core.backend import open_backend
+
+            backend = open_backend(config)       # the old model stays usable if the server cannot be used
+            if self.engine is not None:
+                self.engine.unload()
+            self.engine = backend
+            if self.session is not None:
+                self.session.engine = self.engine
+            return backend.describe(), self._ensure_session()
+
+        def done(result: tuple[Any, GuardStatus | None]) -> None:
+            if remote is not None:
+                self._save_remote(remote)
+            self._on_loaded(result)
+
+        self.worker.submit(op, done, self._on_load_failed)
+
+    def _save_remote(self, remote: RemoteSettings) -> None:
+        try:
+            from r1desk.settings import save_settings
+
+            self.settings = dataclasses.replace(self.settings, remote=remote)
+            save_settings(self.settings)
+        except Exception:  # remembering is a convenience: never fail a load over it
+            log.exception("could not save the remote server settings")
 
     def unload_model(self) -> None:
         def op() -> None:

@@ -285,7 +285,7 @@ class ChatPage(QWidget):
         self._update_can_send()
 
     def _update_can_send(self) -> None:
-        ready = self.state.model_info is not None and not self.loading.isVisible()
+        ready = self.state.has_model and not self.loading.isVisible()
         self.input.set_can_send(ready, "Load a model first (Models…)")
 
     # -- exchange actions -------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ words it for people, and fails closed: a filter that is missing or in any state 
 """
 from __future__ import annotations
 
-from typing import Any
+from urllib.parse import urlsplit
 
+from r1desk.core.backend import ModelDescription
+from r1desk.core.gguf_info import ModelInfo, shown_text
 from r1desk.core.guard.classifier import State
 from r1desk.core.guard.pipeline import GuardStatus
 
@@ -73,10 +75,28 @@ class DisclosureBar(QFrame):
         layout.setColumnStretch(1, 2)
         self.set_guard_status(None)
 
-    def set_model(self, info: Any | None) -> None:
+    def set_model(self, info: ModelInfo | ModelDescription | None) -> None:
+        """A local file's ModelInfo, or a backend's ModelDescription (a remote server is named)."""
         if info is None:
             self.model_name.setText("No model loaded")
             self.model_name.setToolTip("")
+            return
+        if isinstance(info, ModelDescription) and info.identity.endpoint:
+            ident = info.identity
+            server = str(info.details.get("server") or "server")
+            host = urlsplit(ident.endpoint).netloc
+            self.model_name.setText(f"● {shown_text(info.name, 60)}  ·  on {server} {host}")
+            tip = [f"Remote server: {ident.endpoint}", f"Model: {ident.model_id}",
+                   f"Digest: {ident.digest or 'not reported by the server'}",
+                   "The prompt and the reply go over the network to this server; the guard and the audit "
+                   "log stay on this computer."]
+            if not info.details.get("tls_verified"):
+                tip.append("The connection is not TLS-verified.")
+            self.model_name.setToolTip("\n".join(tip))
+            return
+        if isinstance(info, ModelDescription):
+            self.model_name.setText(f"● {info.name}" + (f"  ·  {info.quantization}" if info.quantization else ""))
+            self.model_name.setToolTip(info.identity.model_id)
             return
         name = getattr(info, "name", None) or str(getattr(info, "path", "model"))
         quant = getattr(info, "quantization", None)

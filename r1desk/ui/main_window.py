@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
 
     def show_chat(self) -> None:
         """Back to the conversation (the welcome page while no model is loaded or loading)."""
-        has_model = self.state.model_info is not None or self.state.loading_path is not None
+        has_model = self.state.has_model or self.state.loading_path is not None
         self.show_view("chat" if has_model or self.chat.conversation_id is not None else "empty")
 
     def _focus_page(self, page: QWidget) -> None:
@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
 
     # -- pages ----------------------------------------------------------------------------------------
     def _update_page(self) -> None:
-        has_model = self.state.model_info is not None or self.state.loading_path is not None
+        has_model = self.state.has_model or self.state.loading_path is not None
         if self.stack.currentWidget() in (self.empty, self.chat):
             self.show_view("chat" if has_model else "empty")
 

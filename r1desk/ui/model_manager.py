@@ -163,6 +163,11 @@ class ModelManager(QDialog):
         self.local_table.setColumnWidth(3, 240)
         self.tabs.addTab(self.catalog_table, "DeepSeek-R1 models")
         self.tabs.addTab(self.local_table, "On this computer")
+        from r1desk.ui.remote_server import RemoteServerPanel
+
+        self.remote = RemoteServerPanel(state, self)
+        self.remote.use_requested.connect(lambda config, remote: state.load_backend(config, remote))
+        self.tabs.addTab(self.remote, "Remote server")
         layout.addWidget(self.tabs, 1)
         self.downloads_box = QVBoxLayout()
         layout.addLayout(self.downloads_box)
