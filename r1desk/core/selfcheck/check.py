@@ -17,7 +17,7 @@ from typing import Any
 from r1desk.core.backend import InferenceBackend
 from r1desk.core.config import ChatConfig, monitor_mode
 from r1desk.core.guard.policy import Policy
-from r1desk.core.selfcheck.runner import (Progress, SelfCheckRun, modes_for,
+from r1desk.core.selfcheck.runner import (AnswerJudge, Progress, SelfCheckRun, modes_for,
                                           run_selfcheck)
 from r1desk.core.selfcheck.suites import Prompt, load_suite
 from r1desk.errors import UserFacingError
@@ -113,6 +113,7 @@ def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: lis
 
     try:
         run = run_selfcheck(prompts, sessions.__getitem__, make_request_for=make_request, suite=suite_name,
+                            judge=_guard_judge(next(iter(sessions.values()))),
                             guards=opts.guards, seed=opts.seed, limit=opts.limit, model=model, policy=policy,
                             settings={"generation": asdict(base_params), "language": opts.language,
                                       "template": config.template},
@@ -149,3 +150,20 @@ def _log_run(audit: Any, run_id: str | None, *, suite: str, model: dict[str, Any
     return audit.log_selfcheck_run(suite=suite, model_name=model.get("name"), model_sha256=model.get("sha256"),
                                    guards_mode=guards, metrics=metrics, report_path=report, run_id=run_id,
                                    status=status)
+
+
+def _guard_judge(session: Any) -> AnswerJudge | None:
+    """The chat's guard model as the self-check's judge, when one is installed and active."""
+    from r1desk.core.guard.classifier import State
+    from r1desk.core.guard.harm.classifier import HarmClassifier
+    from r1desk.core.selfcheck.guard_judge import GuardJudge
+
+    guard = getattr(session, "guard", None)
+    harm = guard.classifier("harm") if guard is not None else None
+    if not isinstance(harm, HarmClassifier) or harm.judge_model is None:
+        return None
+    try:
+        harm.load()
+    except UserFacingError:
+        return None
+    return GuardJudge(harm) if harm.status().state is State.ACTIVE else None

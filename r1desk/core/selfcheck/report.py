@@ -216,6 +216,12 @@ def render_html(run: dict[str, Any], *, history: list[dict[str, Any]] | None = N
     errors = run.get("metrics", {}).get("n_errors", 0)
     if errors:
         warn += f"<p class=warn>{errors} prompt(s) failed and are left out of the rates (see the table).</p>"
+    judge = run.get("metrics", {}).get("judge") or ""
+    if judge.startswith("guard model") and not detector_note:
+        detector_note = (f"Unsafe responses are judged by the {judge} on the answer (the thinking is judged "
+                         "separately: 'unsafe thinking'); over-refusals by its refusal verdict where it gives one. "
+                         "Undetermined verdicts, and refusals when the model gives no refusal verdict, fall back "
+                         "to the rule-based detector (docs/selfcheck.md); each outcome says which judge decided.")
     note = detector_note or ("Refusals are judged on the answer only (never the thinking) by a rule-based "
                              "detector; its agreement with hand labels is given in docs/selfcheck.md.")
     return f"""<!DOCTYPE html>
