@@ -120,11 +120,17 @@ class MainWindow(QMainWindow):
             self.chat.input.focus_input()
             return
         focus = self.focusWidget()
-        if focus is not None and not page.isAncestorOf(focus):
+        if focus is not None and page.isAncestorOf(focus):
+            return                      # the page focused its own field when shown (the passphrase)
+        if focus is not None:
             focus.clearFocus()
-        page.setFocus(Qt.FocusReason.OtherFocusReason)
-        if page.focusWidget() is None or not page.isAncestorOf(page.focusWidget()):
-            page.focusNextChild()
+        widget = page.nextInFocusChain()
+        while widget is not None and widget is not page:
+            if (page.isAncestorOf(widget) and widget.isVisible() and widget.isEnabled()
+                    and widget.focusPolicy() & Qt.FocusPolicy.TabFocus):
+                widget.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            widget = widget.nextInFocusChain()
 
     def _on_escape(self) -> None:
         if self.current_view() in ("chat", "empty"):

@@ -141,3 +141,13 @@ def test_keyboard_focus_is_visible(window):
     sheet = theme.stylesheet(theme.current())
     for selector in ("QPushButton:focus", "QToolButton:focus", "QComboBox:focus", "QPlainTextEdit:focus"):
         assert selector in sheet
+
+
+def test_a_locked_page_focuses_its_passphrase_field(qtbot, window):
+    window.activateWindow()
+    window.chat.input.focus_input()
+    window.show_view(ADMIN)
+    gate = window._views[ADMIN]
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is gate.panel.passphrase)
+    qtbot.keyClicks(QApplication.focusWidget(), "abc")
+    assert gate.panel.passphrase.text() == "abc" and window.chat.input.edit.toPlainText() == ""
