@@ -60,7 +60,9 @@ def test_r1_turn_streams_thinking_and_logs_it(tiny_r1_engine, audit, langid):
     deltas = [e for e in events if isinstance(e, Delta)]
     assert deltas and deltas[0].channel == "thinking"                     # the reply starts inside thinking
     result = finished(events)
-    assert result.thinking == "".join(d.text for d in deltas if d.channel == "thinking").strip() or result.thinking
+    streamed = "".join(d.text for d in deltas if d.channel == "thinking")
+    assert streamed and result.thinking_shown == result.thinking       # nothing redacted or blocked here
+    assert result.thinking.strip() == streamed.strip()                  # every judged character was shown
     assert result.finish_reason == "length" and result.usage["completion_tokens"] == 24
     row = audit.get_turn(result.turn_id)
     assert row["status"] == "done" and row["finish_reason"] == "length"
@@ -237,8 +239,9 @@ def test_a_failure_mid_answer_keeps_the_partial_turn(tiny_r1_engine, audit, lang
     turn_id = events[0].turn_id
     turn = audit.get_turn(turn_id)
     assert turn["status"] == "error"
-    streamed = "".join(e.text for e in events if isinstance(e, Delta))
-    assert streamed and turn["thinking"] == streamed.strip() or turn["thinking"]
+    streamed = "".join(e.text for e in events if isinstance(e, Delta) and e.channel == "thinking")
+    assert turn["thinking"]                                  # the partial text is kept in the audit log
+    assert turn["thinking"].strip().startswith(streamed.strip())   # ... including all that was shown
 
 
 def test_history_skips_a_turn_that_was_regenerated(smollm2_engine, audit, langid):
