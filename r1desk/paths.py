@@ -72,6 +72,11 @@ def models_dir() -> Path:
     return _ensure(data_dir() / "models")
 
 
+def guard_models_dir() -> Path:
+    """Guard-model GGUFs (the harm filter), apart from the chat models so neither list shows the other's."""
+    return _ensure(data_dir() / "guard-models")
+
+
 def classifiers_dir() -> Path:
     """Detoxify checkpoints and their HF config/tokenizer folders, loaded offline from here."""
     return _ensure(data_dir() / "classifiers")

@@ -3,6 +3,7 @@
     r1desk models info PATH [--json] [--sha256]   what a GGUF is (read from its header)
     r1desk models list [--json]                   the models in r1desk's models folder
     r1desk models import PATH [--copy]            validate a GGUF, then hard-link or copy it in
+    r1desk models guard list|download|import|use|off|remove    the harm filter's guard model (cli/models_guard.py)
 
 A bad file is a ModelFileError: main() prints its one line and exits 2.
 """
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--copy", action="store_true",
                      help="always copy (default: hard-link when on the same disk, else copy)")
     imp.set_defaults(func=run_import)
+
+    from r1desk.cli import models_guard
+
+    models_guard.register(sub)
 
 
 def _human_size(n: int) -> str:

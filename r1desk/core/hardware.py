@@ -104,7 +104,11 @@ def fit(entry: CatalogEntry, hw: Hardware, n_ctx: int | None = None) -> Fit:
     """Label an entry "fits", "tight" or "won't fit" for this machine (thresholds: module doc)."""
     from r1desk.core.catalog import DEFAULT_CONTEXT
 
-    need = entry.memory_needed(n_ctx or DEFAULT_CONTEXT)
+    return fit_bytes(entry.memory_needed(n_ctx or DEFAULT_CONTEXT), hw)
+
+
+def fit_bytes(need: int, hw: Hardware) -> Fit:
+    """The fit label for ``need`` bytes (weights + KV cache + overhead), thresholds as for ``fit``."""
     gpu_free = hw.gpu_free
     if (gpu_free and need <= GPU_FITS_FRACTION * gpu_free) or need <= RAM_FITS_FRACTION * hw.available_ram:
         return FITS
@@ -125,12 +129,7 @@ def model_memory_needed(info: ModelInfo, n_ctx: int) -> int:
 def fit_model(info: ModelInfo, hw: Hardware, n_ctx: int) -> tuple[Fit, int]:
     """(fit label, bytes needed) for a GGUF file at a context size, thresholds as for ``fit``."""
     need = model_memory_needed(info, n_ctx)
-    gpu_free = hw.gpu_free
-    if (gpu_free and need <= GPU_FITS_FRACTION * gpu_free) or need <= RAM_FITS_FRACTION * hw.available_ram:
-        return FITS, need
-    if need <= RAM_TIGHT_FRACTION * hw.total_ram or (gpu_free and need <= gpu_free + hw.available_ram):
-        return TIGHT, need
-    return WONT_FIT, need
+    return fit_bytes(need, hw), need
 
 
 _QUANT_PREFERENCE = {"Q4_K_M": 0, "Q5_K_M": 1, "Q8_0": 2, "F16": 3}
