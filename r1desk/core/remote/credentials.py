@@ -8,6 +8,7 @@ each time rather than keep it in plain text.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from r1desk.errors import UserFacingError
 
@@ -27,7 +28,7 @@ class Secret(str):
         return "Secret('***')"
 
 
-def _backend():
+def _backend() -> Any:
     try:
         import keyring
         from keyring.backends import fail

@@ -90,7 +90,8 @@ def _parse_model(entry: Any) -> ServerModel | None:
     model_id = entry.get("id") or entry.get("name") or entry.get("model")
     if not isinstance(model_id, str) or not model_id:
         return None
-    meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+    raw_meta = entry.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     ctx = _int(entry.get("max_model_len")) or _int(entry.get("context_length")) or _int(meta.get("n_ctx"))
     digest = entry.get("digest") if isinstance(entry.get("digest"), str) else None
     details = {k: v for k, v in meta.items() if isinstance(v, (int, float, str)) and k in

@@ -75,9 +75,10 @@ class ThinkingJoiner:
 
 def _delta_parts(choice: dict[str, Any]) -> tuple[str, str]:
     """(reasoning, content) of one streamed choice (``delta``; a ``message`` for servers that send one)."""
-    delta = choice.get("delta")
-    if not isinstance(delta, dict):
-        delta = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    raw = choice.get("delta")
+    if not isinstance(raw, dict):
+        raw = choice.get("message")
+    delta: dict[str, Any] = raw if isinstance(raw, dict) else {}
     reasoning = ""
     for key in REASONING_KEYS:
         value = delta.get(key)
@@ -86,7 +87,8 @@ def _delta_parts(choice: dict[str, Any]) -> tuple[str, str]:
             break
     content = delta.get("content")
     if not isinstance(content, str):
-        content = choice.get("text") if isinstance(choice.get("text"), str) else ""
+        text = choice.get("text")
+        content = text if isinstance(text, str) else ""
     return reasoning, content
 
 
