@@ -61,6 +61,7 @@ class _Info:
 
 class _Engine:
     info = _Info()
+    loaded = True
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,14 @@ class _Decision:
     action: str
 
 
-@dataclass(frozen=True)
-class _Status:
-    toxicity: str = "active"
-    language: str = "active"
-    coverage_limited: tuple = ()
-    messages: tuple = ()
+def _Status():  # noqa: N802 - the typed guard status the session reports: every filter active
+    from r1desk.core.guard.classifier import ClassifierStatus, State
+    from r1desk.core.guard.pipeline import GuardStatus
 
-    def summary(self) -> str:
-        return "toxicity filter active (original); language lock active"
+    status = GuardStatus()
+    status.classifiers["toxicity"] = ClassifierStatus("toxicity", "Toxicity filter", State.ACTIVE, "original")
+    status.language = "active"
+    return status
 
 
 class ScriptedSession:

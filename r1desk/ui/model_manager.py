@@ -161,6 +161,7 @@ class ModelManager(QDialog):
         file_column = self.local_table.horizontalHeader()
         file_column.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)   # not as wide as the name
         self.local_table.setColumnWidth(3, 240)
+        self.local_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)   # long names: "DeepSeek…Q4_K_M.gguf"
         self.tabs.addTab(self.catalog_table, "DeepSeek-R1 models")
         self.tabs.addTab(self.local_table, "On this computer")
         from r1desk.ui.remote_server import RemoteServerPanel
@@ -218,7 +219,6 @@ class ModelManager(QDialog):
         for col in range(1, len(headers)):
             table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         table.verticalHeader().setDefaultSectionSize(40)
-        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)      # long names: "DeepSeek…Q4_K_M.gguf"
         table.setWordWrap(False)
         return table
 
