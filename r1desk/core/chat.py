@@ -12,23 +12,21 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
-from r1desk.core.events import (ChatEvent, Delta, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
-                                TurnResult, TurnStarted)
-from r1desk.core.gguf_info import file_sha256
+from r1desk.core.events import (ChatEvent, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished, TurnResult,
+                                TurnStarted)
+from r1desk.core.guard.pipeline import GuardStatus
 from r1desk.core.guard.session import GuardSession, TurnGuard
 from r1desk.core.holdback import HoldBack
 from r1desk.core.prompts import Message, PromptRequest
 from r1desk.core.thinking import ThinkingSplitter
-from r1desk.core.guard.pipeline import GuardStatus
-from r1desk.core.turn_log import TurnLog, as_dict, turn_result_dict
-from r1desk.storage.auditlog import AuditLog
+from r1desk.core.turn_log import TurnLog
 from r1desk.errors import UserFacingError
+from r1desk.storage.auditlog import AuditLog
 
 log = logging.getLogger("r1desk.chat")
 
@@ -265,22 +263,6 @@ class ChatSession:
 
     # --- results and audit --------------------------------------------------------------------
 
-    def result_json(self, result: TurnResult, notices: list[dict[str, str]] | None = None) -> dict[str, Any]:
-        """The `r1desk chat --json` object (``notices``: what the turn said along the way)."""
-        data = turn_result_dict(result)
-        model = {k: v for k, v in result.model.items() if k != "chat_template"}   # `models info --template`
-        if model.get("backend") == "llama.cpp" and not model.get("sha256"):
-            model["sha256"] = model["digest"] = file_sha256(model["model_id"])
-        out = {
-            "turn_id": result.turn_id, "conversation_id": result.conversation_id, "model": model,
-            "thinking": result.thinking, "answer": result.answer_shown, "answer_raw": result.answer_raw,
-            "finish_reason": result.finish_reason, "unfinished_thinking": result.unfinished_thinking,
-            "blocked": result.blocked, "usage": data["usage"], "timings": data["timings"],
-            "settings": result.settings, "decisions": data["decisions"], "language": result.language,
-            "guard": as_dict(self.guard.status), "notices": list(notices or []),
-            "segment_scores": self.guard.last_segment_scores(),
-        }
-        return out
 
 
 @dataclass(frozen=True)
