@@ -14,6 +14,7 @@ from r1desk.errors import UserFacingError
 
 if TYPE_CHECKING:   # the CLI imports its heavy parts when a command runs (fast --help)
     from r1desk.core.chat import ChatSession
+    from r1desk.core.events import TurnResult
     from r1desk.settings import Settings
 
 EXIT_BLOCKED = 3
@@ -201,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     if result is None:                      # pragma: no cover - run_turn always finishes
         raise UserFacingError("the turn ended without a result")
     if args.json:
-        print(json.dumps(session.result_json(result, notices), ensure_ascii=False, indent=2))
+        print(json.dumps(result_json(session, result, notices), ensure_ascii=False, indent=2))
     else:
         usage = result.usage or {}
         rate = usage.get("decode_tokens_per_s")
@@ -324,3 +325,23 @@ class _Screen:
             elif i == hit[0] or i == start:
                 out.append(hit[2])
         return "".join(out)
+
+
+def result_json(session: ChatSession, result: TurnResult, notices: list[dict[str, str]]) -> dict[str, Any]:
+    """The `r1desk chat --json` object (``notices``: what the turn said along the way)."""
+    from r1desk.core.gguf_info import file_sha256
+    from r1desk.core.turn_log import as_dict, turn_result_dict
+
+    data = turn_result_dict(result)
+    model = {k: v for k, v in result.model.items() if k != "chat_template"}   # `models info --template`
+    if model.get("backend") == "llama.cpp" and not model.get("sha256"):       # the file this answer came from
+        model["sha256"] = model["digest"] = file_sha256(model["model_id"])
+    return {
+        "turn_id": result.turn_id, "conversation_id": result.conversation_id, "model": model,
+        "thinking": result.thinking, "answer": result.answer_shown, "answer_raw": result.answer_raw,
+        "finish_reason": result.finish_reason, "unfinished_thinking": result.unfinished_thinking,
+        "blocked": result.blocked, "usage": data["usage"], "timings": data["timings"],
+        "settings": result.settings, "decisions": data["decisions"], "language": result.language,
+        "guard": as_dict(session.guard.status), "notices": list(notices),
+        "segment_scores": session.guard.last_segment_scores(),
+    }
