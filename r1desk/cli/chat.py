@@ -293,10 +293,12 @@ def open_remote_asking(config: Any, *, asked: bool) -> Any:
         if exc.kind != "auth":
             raise
         if asked or not sys.stdin.isatty():
-            raise RemoteError(exc.message, kind="auth", status=exc.status, hint=auth_hint(config.options["url"])) from None
+            raise RemoteError(exc.message, kind="auth", status=exc.status,
+                              hint=auth_hint(config.options["url"])) from None
+        refused = exc.message                      # ``exc`` is unbound once the except block ends
     import getpass
 
-    key = getpass.getpass(f"{exc.message}\nAPI key for {config.options['url']} (not stored): ")
+    key = getpass.getpass(f"{refused}\nAPI key for {config.options['url']} (not stored): ")
     return open_backend(replace(config, options={**config.options, "api_key": Secret(key)}))
 
 

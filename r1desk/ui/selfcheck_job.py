@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 
 if TYPE_CHECKING:
-    from r1desk.core.chat import ChatSession
     from r1desk.core.config import ChatConfig
     from r1desk.core.engine import Engine
     from r1desk.storage.auditlog import AuditLog

@@ -9,7 +9,6 @@ on then off, one after the other, so a limited or cancelled run still has paired
 """
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import threading
