@@ -41,7 +41,7 @@ def page(qtbot, captured_dialogs):
     from r1desk.ui.app_state import AppState
     from r1desk.ui.chat_page import ChatPage
 
-    engine = SimpleNamespace(info=SimpleNamespace(name="scripted", quantization=None, path="scripted.gguf"))
+    engine = SimpleNamespace(loaded=True, info=SimpleNamespace(name="scripted", quantization=None, path="scripted.gguf"))
     state = AppState(settings=ui_settings(), engine=engine, audit=None)
     chat = ChatPage(state)
     qtbot.addWidget(chat)
