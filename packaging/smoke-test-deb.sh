@@ -81,17 +81,24 @@ check models-info /usr/bin/r1desk models info /smoke/model.gguf
 check chat sh -c 'r1desk chat --model /smoke/model.gguf --prompt "What is 2 + 2?" --max-tokens 24 --seed 1 --n-ctx 512 --json > /smoke/chat.json; rc=$?; cat /smoke/chat.json; [ $rc = 0 ] || [ $rc = 3 ]'
 check chat-logged sh -c 'r1desk audit list 2>&1 || true'
 # The toxicity classifier in the package: the tiny random-weight Detoxify checkpoint of the tests, converted
-# to ONNX here (this needs the torch extra on the host; the package itself has no torch), then scored by the
-# packaged app. Informational until the ONNX scorer is the app's default: the output is kept, not judged.
+# to ONNX on the host (this needs the torch extra there; the package has no torch), installed in the chroot
+# with `r1desk classify --import-onnx`, then scored by the packaged app. The import must work; the scoring
+# step is informational until the ONNX scorer is the app's default (its output is kept, not judged).
 if python3 -c "import torch, detoxify, onnx" >/dev/null 2>&1; then
-  R1DESK_HOME="$root/smoke/home" PYTHONPATH="$PWD" python3 -c '
-from pathlib import Path; import tempfile
+  conv="$(mktemp -d /var/tmp/r1desk-onnx.XXXXXX)"
+  R1DESK_HOME="$conv/home" PYTHONPATH="$PWD" python3 -c '
+from pathlib import Path; import sys
 from tests.fixtures.classifiers import build_tiny_detoxify
 from r1desk.core.guard import onnx_export
-ckpt, hf = build_tiny_detoxify(Path(tempfile.mkdtemp()))
-onnx_export.import_and_convert("original", ckpt, hf)' >"$out/classify-convert.log" 2>&1 || true
-  in_root env R1DESK_HOME=/smoke/home r1desk classify --text "you stupid idiot" --json >"$out/classify-onnx.log" 2>&1 || true
-  echo "== classify with the converted tiny model (informational):" >&2; tail -3 "$out/classify-onnx.log" >&2
+ckpt, hf = build_tiny_detoxify(Path(sys.argv[1]) / "tiny")
+onnx_export.import_and_convert("original", ckpt, hf)' "$conv" >"$out/onnx-convert.log" 2>&1
+  cp -r "$conv/home/data/classifiers/original/onnx" "$root/smoke/onnx" 2>/dev/null \
+    || cp -r "$(find "$conv/home" -type d -name onnx | head -1)" "$root/smoke/onnx"
+  rm -rf "$conv"
+  check import-onnx /usr/bin/r1desk classify --import-onnx original /smoke/onnx
+  in_root r1desk classify --text "you stupid idiot" --json >"$out/classify-onnx.log" 2>&1 || true
+  echo "== classify with the imported tiny ONNX model (informational):" >&2
+  grep -E '"(toxicity|state|message)"' "$out/classify-onnx.log" | head -4 >&2 || true
 fi
 # GUI: Xvfb, the app, wait (bounded) for its window to be mapped, let it paint, screenshot, close it.
 check gui sh -c '
