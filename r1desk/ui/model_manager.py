@@ -170,6 +170,10 @@ class ModelManager(QDialog):
         self.remote.use_requested.connect(lambda config, remote: state.load_backend(config, remote))
         self.tabs.addTab(self.remote, "Remote server")
         layout.addWidget(self.tabs, 1)
+        from r1desk.ui.safety_models import SafetyModelsPanel    # the guard model (harm filter), issue 13
+
+        self.safety = SafetyModelsPanel(state, self)
+        self.tabs.addTab(self.safety, "Safety models")
         self.downloads_box = QVBoxLayout()
         layout.addLayout(self.downloads_box)
         self.drop_zone = DropZone(self)
@@ -350,6 +354,7 @@ class ModelManager(QDialog):
         """App closing: cancel downloads (they resume next time)."""
         for line in self._downloads.values():
             line.cancel_event.set()
+        self.safety.shutdown()
 
     def _on_gpu_changed(self) -> None:
         try:
