@@ -28,7 +28,7 @@ from r1desk.errors import UserFacingError
 from r1desk.textsafe import printable
 
 
-def register(models_sub: argparse._SubParsersAction) -> None:
+def register(models_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``guard`` to ``r1desk models``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON")

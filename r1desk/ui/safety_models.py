@@ -240,8 +240,8 @@ class SafetyModelsPanel(QWidget):
     def import_file(self, path: str) -> None:
         """Check (off the GUI thread) that it is a supported guard model; a refused file gets one dialog."""
         self._show_state(f"Checking {Path(path).name}…")
-        run_task(lambda: install.import_file(path), _alive(self, self._on_imported), _alive(self, self._on_import_failed),
-                 parent=self)
+        run_task(lambda: install.import_file(path), _alive(self, self._on_imported),
+                 _alive(self, self._on_import_failed), parent=self)
 
     def _on_imported(self, guard: install.InstalledGuard) -> None:
         self._show_state(f"Imported {guard.info.name} ({guard.profile.name}) — press Use to make it the harm filter")

@@ -137,7 +137,8 @@ def check_guard_model(path: str | os.PathLike[str]) -> InstalledGuard:
         what = "a DeepSeek-R1 chat model" if info.is_r1 else f"a {info.architecture} model"
         raise ModelFileError(f"{name} is not a supported guard model: it is {what} "
                              f"({shown_text(info.name, 60)}), not {SUPPORTED}",
-                             hint="a chat model cannot judge harm: choose a guard model (the Safety models tab, or r1desk models guard list)")
+                             hint="a chat model cannot judge harm: choose a guard model "
+                                  "(the Safety models tab, or r1desk models guard list)")
     if info.architecture not in profile.architectures:
         raise ModelFileError(f"{name} looks like {profile.name} but is a {info.architecture} model "
                              f"({profile.name} is {', '.join(sorted(profile.architectures))})")

@@ -3,7 +3,6 @@ import (refusing anything but a supported guard model), listing, removal; the au
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
