@@ -54,65 +54,76 @@ class FieldEditor(QWidget):
 
     def _make(self, spec: dict[str, Any]) -> QWidget:
         kind = self.kind
+        w: QWidget
         if kind == "bool":
-            w: Any = QCheckBox()
-            w.toggled.connect(self.changed)
+            check = QCheckBox()
+            check.toggled.connect(self.changed)
+            w = check
         elif kind == "choice":
-            w = QComboBox()
+            combo = QComboBox()
             for choice in spec["choices"]:
-                w.addItem(_choice_label(self.key, choice), choice)
-            w.currentIndexChanged.connect(self.changed)
+                combo.addItem(_choice_label(self.key, choice), choice)
+            combo.currentIndexChanged.connect(self.changed)
+            w = combo
         elif kind == "int":
-            w = QSpinBox()
-            w.setRange(int(spec["min"] if spec["min"] is not None else -2**31),
-                       int(min(spec["max"], 2**31 - 1) if spec["max"] is not None else 2**31 - 1))
-            w.valueChanged.connect(self.changed)
+            spin = QSpinBox()
+            spin.setRange(int(spec["min"] if spec["min"] is not None else -2**31),
+                          int(min(spec["max"], 2**31 - 1) if spec["max"] is not None else 2**31 - 1))
+            spin.valueChanged.connect(self.changed)
+            w = spin
         elif kind == "float":
-            w = QDoubleSpinBox()
-            w.setDecimals(2)
-            w.setSingleStep(0.05)
-            w.setRange(float(spec["min"] if spec["min"] is not None else -1e9),
-                       float(spec["max"] if spec["max"] is not None else 1e9))
-            w.valueChanged.connect(self.changed)
+            dspin = QDoubleSpinBox()
+            dspin.setDecimals(2)
+            dspin.setSingleStep(0.05)
+            dspin.setRange(float(spec["min"] if spec["min"] is not None else -1e9),
+                           float(spec["max"] if spec["max"] is not None else 1e9))
+            dspin.valueChanged.connect(self.changed)
+            w = dspin
         elif kind == "text":
-            w = QPlainTextEdit()
-            w.setFixedHeight(64)
-            w.textChanged.connect(self.changed)
+            plain = QPlainTextEdit()
+            plain.setFixedHeight(64)
+            plain.textChanged.connect(self.changed)
+            w = plain
         else:
-            w = QLineEdit()
-            w.textChanged.connect(self.changed)
+            line = QLineEdit()
+            line.textChanged.connect(self.changed)
+            w = line
         w.setObjectName("field:" + self.key)
         w.setMinimumWidth({"bool": 20, "choice": 160, "int": 130, "float": 130, "text": 420}.get(kind, 260))
         return w
 
     def value(self) -> Any:
-        w, kind = self.widget, self.kind
-        if kind == "bool":
+        w = self.widget         # its class follows self.kind (see _make)
+        if isinstance(w, QCheckBox):
             return w.isChecked()
-        if kind == "choice":
+        if isinstance(w, QComboBox):
             return w.currentData()
-        if kind == "int":
+        if isinstance(w, QSpinBox):
             return int(w.value())
-        if kind == "float":
+        if isinstance(w, QDoubleSpinBox):
             return round(float(w.value()), 4)
-        if kind == "text":
+        if isinstance(w, QPlainTextEdit):
             return w.toPlainText()
-        return w.text()
+        if isinstance(w, QLineEdit):
+            return w.text()
+        raise TypeError(f"no editor value for {type(w).__name__} ({self.key})")
 
     def set_value(self, value: Any) -> None:
-        w, kind = self.widget, self.kind
-        if kind == "bool":
+        w = self.widget
+        if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
-        elif kind == "choice":
+        elif isinstance(w, QComboBox):
             i = w.findData(value)
             w.setCurrentIndex(i if i >= 0 else 0)
-        elif kind in ("int", "float"):
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
             w.setValue(value)
-        elif kind == "text":
+        elif isinstance(w, QPlainTextEdit):
             if w.toPlainText() != value:
                 w.setPlainText(str(value or ""))
-        else:
+        elif isinstance(w, QLineEdit):
             w.setText("" if value is None else str(value))
+        else:
+            raise TypeError(f"no editor for {type(w).__name__} ({self.key})")
 
     def _update_note(self) -> None:
         value = self.value()
