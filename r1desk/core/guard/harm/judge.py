@@ -198,7 +198,9 @@ class GuardModelJudge:
         assert profile is not None and self._llm is not None
         started = time.perf_counter()
         tokens, truncated, source = self._fit(request, risk)
-        evaluated = _evaluated_tokens(list(self._llm.input_ids), tokens)
+        # input_ids is the whole n_ctx buffer: only its first n_tokens are in the KV cache (the rest are
+        # stale tokens of earlier, longer calls, or of any call before a reset)
+        evaluated = _evaluated_tokens(list(self._llm.input_ids[: self._llm.n_tokens]), tokens)
         raw, probability, generated = self._generate(tokens)
         stats = JudgeStats(len(tokens), evaluated, generated, time.perf_counter() - started, truncated, source)
         self.last_stats = stats
