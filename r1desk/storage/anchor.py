@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypedDict
 
 from sqlite_utils import Database
 
@@ -85,7 +86,15 @@ def _site_prefix(db_path: Path) -> str:
     return f"{''.join(c if c.isalnum() else '_' for c in user)}-{digest}-"
 
 
-def _record(seq: int, hash_: str, first: str) -> dict[str, object]:
+class HeadRecord(TypedDict):
+    """One anchor record of the chain head, as written to the head file and the site folder (JSON)."""
+    seq: int
+    hash: str
+    first: str
+    time: str
+
+
+def _record(seq: int, hash_: str, first: str) -> HeadRecord:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"seq": seq, "hash": hash_, "first": first, "time": stamp}
 
@@ -118,13 +127,13 @@ def publish(db_path: Path, seq: int, hash_: str, first: str) -> None:
                                        f"first={first}")
 
 
-def _write_head_file(path: Path, record: dict[str, object]) -> None:
+def _write_head_file(path: Path, record: HeadRecord) -> None:
     current = _read_head_file(path)
     if current.state == "checked":
         if current.first != record["first"]:
             log.warning("audit head file %s belongs to another chain (the log was replaced): kept as evidence", path)
             return
-        if (current.seq or 0) >= int(record["seq"]):  # type: ignore[call-overload]
+        if (current.seq or 0) >= record["seq"]:
             return   # another process already anchored a later head
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -34,7 +34,8 @@ from r1desk.storage.reviews import ReviewsMixin
 from r1desk.storage.connection import DEFAULT_BUSY_TIMEOUT_S, open_shared, release_shared, store_errors
 from r1desk.storage.records import (
     ACTIONS, CHANNELS, SEVERITY_BLOCKED, SEVERITY_FOR_ACTION, SEVERITY_MIXING, STATUS_FOR_FINISH,
-    STATUSES, AuditInputError, clean_text, dumps, has_language_mixing, new_id, now, opt_text, plain,
+    STATUSES, AuditInputError, canonical_json, clean_text, dumps, has_language_mixing, inserted_rowid, new_id, now,
+    opt_text, plain,
 )
 
 log = logging.getLogger("r1desk.audit")
@@ -175,7 +176,7 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, FeedbackMixi
     def _store_policy(db: Database, policy: Any, stamp: str) -> str | None:
         if policy is None:
             return None
-        text = dumps(policy)
+        text = canonical_json(policy)
         digest = hashlib.sha256(text.encode()).hexdigest()
         cur = db.execute("INSERT OR IGNORE INTO policies (hash, policy_json, created) VALUES (?, ?, ?)",
                          [digest, text, stamp])
@@ -221,7 +222,7 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, FeedbackMixi
                  str(d.get("label", "")), _float(d.get("score")), _float(d.get("threshold")), action,
                  1 if d.get("window") else 0, opt_text(d.get("classifier")), opt_text(d.get("model")),
                  opt_text(d.get("verdict")), opt_text(d.get("raw_output"))])
-            chain.seal(db, "decisions", cur.lastrowid, stamp)
+            chain.seal(db, "decisions", inserted_rowid(cur), stamp)
             severity = max(severity, SEVERITY_FOR_ACTION.get(action, 0))
         if severity:
             db.execute("UPDATE turns SET severity = max(severity, ?) WHERE id = ?", [severity, turn_id])
@@ -245,7 +246,7 @@ class AuditLog(ConversationsMixin, ReviewsMixin, queries.ReadMixin, FeedbackMixi
                     " language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [turn_id, stamp, s.get("channel"), int(s.get("start", 0)), int(s.get("end", 0)),
                      clean_text(s.get("text")), dumps(s.get("scores") or {}), s.get("language")])
-                chain.seal(db, "segment_scores", cur.lastrowid, stamp)
+                chain.seal(db, "segment_scores", inserted_rowid(cur), stamp)
 
     def finish_turn(self, turn_id: str, *, result: Any) -> None:
         """Store the outcome (a TurnResult or its dict) and seal the turn into the chain.

@@ -42,7 +42,7 @@ def bulk_insert_turns(log: AuditLog, turns: Iterable[dict[str, Any]], *, batch: 
         nonlocal prev, cseq, did
         turn_rows, fts_rows, dec_rows, chain_rows = [], [], [], []
         for item in pending:
-            row = dict.fromkeys(columns)
+            row: dict[str, Any] = dict.fromkeys(columns)
             row.update(item["row"])
             turn_rows.append([row[c] for c in columns])
             fts_rows.append([row["seq"], *(fts_text(row[k]) for k in ("prompt_typed", "thinking", "answer"))])

@@ -6,10 +6,11 @@ conversation (created, renamed, deleted, restored) is chained (``storage.chain.s
 from __future__ import annotations
 
 from r1desk.storage import chain
+from r1desk.storage.base import AuditBase
 from r1desk.storage.records import AuditInputError, clean_text, new_id, now
 
 
-class ConversationsMixin:
+class ConversationsMixin(AuditBase):
     """Conversation writes of AuditLog (needs ``_write`` and ``_admin_event``)."""
 
     def create_conversation(self, title: str = "", *, conversation_id: str | None = None) -> str:

@@ -117,6 +117,9 @@ def _jsonl(turn: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_THUMBS_NAMES: dict[int | None, str] = {1: "up", -1: "down"}
+
+
 def _csv(turn: dict[str, Any]) -> dict[str, Any]:
     row = {k: turn.get(k) for k in CSV_COLUMNS}
     actions = [d["action"] for d in turn["decisions"]]
@@ -124,7 +127,7 @@ def _csv(turn: dict[str, Any]) -> dict[str, Any]:
     row["max_action"] = strongest(actions).value if actions else ""
     review, feedback = turn["review"] or {}, turn["feedback"] or {}
     row["review_label"], row["review_note"] = review.get("label", ""), review.get("note", "")
-    row["feedback"] = {1: "up", -1: "down"}.get(feedback.get("thumbs"), "")
+    row["feedback"] = _THUMBS_NAMES.get(feedback.get("thumbs"), "")
     return {k: csv_cell(v) for k, v in row.items()}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from r1desk.storage.base import AuditBase
 from r1desk.storage.queries import SUMMARY_COLUMNS, _dicts
 from r1desk.storage.records import SEVERITY_NAMES, loads
 
@@ -37,14 +38,14 @@ def policy_rules(policy: Any) -> dict[str, dict[str, dict[str, Any]]]:
     return rules if isinstance(rules, dict) else {}
 
 
-class FeedbackMixin:
+class FeedbackMixin(AuditBase):
     """Feedback-loop reads of AuditLog (needs ``_read``)."""
 
     def training_turns(self, *, weak_thumbs: bool = True) -> list[dict[str, Any]]:
         """Every reviewed turn (its latest review) and, with ``weak_thumbs``, every unreviewed turn whose
         latest user feedback is thumbs-down. Each: turn_id, conversation_id, label (None for a thumbs-down
         turn), review_channel, weak, prompt, thinking, answer, segments [{channel, text}], decisions."""
-        with self._read() as db:  # type: ignore[attr-defined]
+        with self._read() as db:
             rows = _dicts(db.execute(
                 "SELECT t.id AS turn_id, t.conversation_id, t.prompt_typed AS prompt, coalesce(t.thinking, '')"
                 " AS thinking, coalesce(t.answer, '') AS answer, r.label, r.channel AS review_channel, 0 AS weak"
@@ -75,13 +76,13 @@ class FeedbackMixin:
 
     def guard_outcomes(self, turn_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The decisions the guard made on each turn (for comparing a new classifier with the running ones)."""
-        with self._read() as db:  # type: ignore[attr-defined]
+        with self._read() as db:
             return {tid: self._turn_decisions(db, tid) for tid in turn_ids}
 
     def live_agreement(self, classifier: str = "review") -> dict[str, dict[str, Any]]:
         """Per model version of ``classifier``: the turns it flagged, how many were reviewed afterwards, and
         how many of those the reviewer confirmed (label other than "ok") or rejected ("ok")."""
-        with self._read() as db:  # type: ignore[attr-defined]
+        with self._read() as db:
             rows = db.execute(
                 "SELECT f.model, f.turn_id, f.first, (SELECT r.label FROM reviews r WHERE r.turn_id = f.turn_id"
                 " AND r.created >= f.first ORDER BY r.id DESC LIMIT 1) FROM (SELECT d.model, d.turn_id,"
@@ -105,7 +106,7 @@ class FeedbackMixin:
         segment, scores near their rule's threshold, and language-lock/guard conflicts (language mixing in a
         turn the guard acted on or could not judge well). Ties: severity, then newest. Each row also has
         ``usefulness`` and ``useful_reasons``."""
-        with self._read() as db:  # type: ignore[attr-defined]
+        with self._read() as db:
             rows = _dicts(db.execute(
                 f"SELECT {SUMMARY_COLUMNS}, t.policy_hash, t.language_json, t.notices_json FROM turns t"
                 " WHERE t.reviewed = 0 AND t.status != 'running' ORDER BY t.seq DESC LIMIT ?", [USEFUL_CANDIDATES]))

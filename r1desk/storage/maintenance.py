@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from r1desk.storage import anchor, chain, export
+from r1desk.storage.base import AuditBase
 from r1desk.storage.chain import VerifyResult
 from r1desk.storage.records import AuditInputError, days_ago, format_ts, now
 
@@ -28,7 +29,7 @@ def stale_cutoff(seconds: float) -> str:
     return format_ts(datetime.now(timezone.utc) - timedelta(seconds=seconds))
 
 
-class MaintenanceMixin:
+class MaintenanceMixin(AuditBase):
     """verify/backup/prune/export methods of AuditLog."""
 
     def verify(self) -> VerifyResult:

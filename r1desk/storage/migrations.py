@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -157,7 +158,7 @@ def m006_hash_chain(db: Database) -> None:
             prev = entry
 
 
-def _m006_content_hash(table: str, row: dict) -> str:
+def _m006_content_hash(table: str, row: dict[str, Any]) -> str:
     excluded = {"reviewed", "severity"} if table == "turns" else set()
     data = {k: v for k, v in row.items() if v is not None and k not in excluded}
     blob = json.dumps([table, data], sort_keys=True, separators=(",", ":"), ensure_ascii=False)

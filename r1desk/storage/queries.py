@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from r1desk.storage.base import AuditBase
 from r1desk.storage.records import (
     ACTIONS, CHANNELS, REVIEW_LABELS, SEVERITY_NAMES, STATUSES, AuditInputError, clean_text, loads, parse_date,
 )
@@ -103,7 +104,7 @@ def phrase(query: str) -> str:
     return '"' + query.replace('"', '""') + '"'
 
 
-class ReadMixin:
+class ReadMixin(AuditBase):
     """Read-side methods of AuditLog (needs ``_db``, ``_read`` and ``_errors``)."""
 
     def _resolve_turn(self, db: Database, turn_id: str) -> str:
@@ -115,7 +116,8 @@ class ReadMixin:
             rows = db.execute("SELECT id FROM turns WHERE id >= ? AND id < ? LIMIT 2",
                               [key.lower(), key.lower() + "g"]).fetchall()
             if len(rows) == 1:
-                return rows[0][0]
+                found: str = rows[0][0]
+                return found
             if len(rows) > 1:
                 raise AuditInputError(f"Turn id prefix {turn_id!r} is ambiguous", hint="give more characters")
         raise AuditInputError(f"No turn with id {turn_id!r}")
@@ -250,7 +252,7 @@ class ReadMixin:
         """Unreviewed finished turns: blocked, then flagged, then language mixing, then the rest; newest first.
         ``order="useful"``: most useful to review first (``storage.feedback``)."""
         if order == "useful":
-            return self.useful_review_queue(limit=limit, offset=offset)  # type: ignore[attr-defined]
+            return self.useful_review_queue(limit=limit, offset=offset)
         if order != "severity":
             raise AuditInputError(f"Unknown queue order {order!r}", hint="use severity or useful")
         with self._read() as db:

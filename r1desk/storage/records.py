@@ -10,13 +10,14 @@ import enum
 import json
 import re
 import secrets
+import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
 
 from r1desk.errors import UserFacingError
-from r1desk.vocabulary import ACTIONS, CHANNELS, Action  # noqa: F401 - re-exported
+from r1desk.vocabulary import ACTIONS as ACTIONS, CHANNELS as CHANNELS, Action  # re-exported
 
 STATUSES = ("running", "done", "interrupted", "cancelled", "blocked", "error")
 REVIEW_LABELS = ("ok", "harmful", "over-refusal", "language-mixing", "other")
@@ -99,7 +100,20 @@ def dumps(value: Any) -> str | None:
     """Canonical JSON text (sorted keys) or None for None."""
     if value is None:
         return None
+    return canonical_json(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text (sorted keys) of a value; None becomes ``null``."""
     return json.dumps(plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def inserted_rowid(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT on ``cursor`` just added (sqlite3 types ``lastrowid`` as optional)."""
+    rowid = cursor.lastrowid
+    if rowid is None:   # pragma: no cover - set by every INSERT
+        raise AssertionError("the INSERT did not report a rowid")
+    return rowid
 
 
 def loads(text: str | None) -> Any:

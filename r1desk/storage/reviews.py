@@ -9,10 +9,13 @@ from typing import Any
 from sqlite_utils import Database
 
 from r1desk.storage import chain
-from r1desk.storage.records import CHANNELS, REVIEW_LABELS, AuditInputError, clean_text, dumps, new_id, now, opt_text
+from r1desk.storage.base import AuditBase
+from r1desk.storage.records import (
+    CHANNELS, REVIEW_LABELS, AuditInputError, clean_text, dumps, inserted_rowid, new_id, now, opt_text,
+)
 
 
-class ReviewsMixin:
+class ReviewsMixin(AuditBase):
     """Feedback/review/admin/self-check writes of AuditLog (needs ``_write``, ``_require_turn``,
     ``_resolve_turn``)."""
 
@@ -26,7 +29,7 @@ class ReviewsMixin:
             stamp = now()
             cur = db.execute("INSERT INTO feedback (turn_id, created, thumbs, comment) VALUES (?, ?, ?, ?)",
                              [turn_id, stamp, value, clean_text(comment)])
-            chain.seal(db, "feedback", cur.lastrowid, stamp)
+            chain.seal(db, "feedback", inserted_rowid(cur), stamp)
 
     def review(self, turn_id: str, label: str, note: str = "", reviewer: str = "auditor",
                corrected_answer: str | None = None, channel: str | None = None) -> int:
@@ -46,9 +49,9 @@ class ReviewsMixin:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [tid, stamp, label, clean_text(note), clean_text(reviewer), opt_text(corrected_answer) or None,
                  channel])
-            chain.seal(db, "reviews", cur.lastrowid, stamp)
+            chain.seal(db, "reviews", inserted_rowid(cur), stamp)
             db.execute("UPDATE turns SET reviewed = 1 WHERE id = ?", [tid])
-            return int(cur.lastrowid)
+            return inserted_rowid(cur)
 
     def log_admin_event(self, *, actor: str, action: str, details: dict[str, Any] | None = None) -> int:
         """Settings/threshold changes (old → new), role unlocks, failed unlocks, exports, deletions."""
@@ -62,8 +65,8 @@ class ReviewsMixin:
         stamp = now()
         cur = db.execute("INSERT INTO admin_events (created, actor, action, details_json) VALUES (?, ?, ?, ?)",
                          [stamp, clean_text(actor) or "unknown", clean_text(action), dumps(details or {})])
-        chain.seal(db, "admin_events", cur.lastrowid, stamp)
-        return int(cur.lastrowid)
+        chain.seal(db, "admin_events", inserted_rowid(cur), stamp)
+        return inserted_rowid(cur)
 
     def log_selfcheck_run(self, *, suite: str, model_name: str | None = None, model_sha256: str | None = None,
                           guards_mode: str | None = None, metrics: dict[str, Any] | None = None,
