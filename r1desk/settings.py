@@ -30,11 +30,11 @@ from r1desk import paths
 from r1desk.core.backend import BackendConfig
 from r1desk.core.config import ChatConfig, GenerationConfig
 from r1desk.core.guard.config import GuardConfig
-from r1desk.core.guard.policy import CHANNELS, Policy, default_rules, known_labels, validate_rule
+from r1desk.core.guard.policy import Policy, default_rules, known_labels, validate_rule
 from r1desk.core.prompts import LANGUAGE_NAMES, TEMPLATES
 from r1desk.errors import SettingsError
 from r1desk.fileutil import atomic_write_text
-from r1desk.vocabulary import ACTIONS
+from r1desk.vocabulary import ACTIONS, CHANNELS
 
 log = logging.getLogger("r1desk.settings")
 

@@ -12,7 +12,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from r1desk import __version__
 from r1desk.errors import UserFacingError
@@ -21,6 +21,14 @@ log = logging.getLogger("r1desk.cli")
 
 # Modules under r1desk.cli that contribute subcommands, in --help order.
 COMMAND_MODULES = ("chat", "classify", "guard", "models", "audit", "selfcheck", "info")
+
+
+def help_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """``func`` for a command group run without its action: print the group's help, exit 0."""
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 0
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,20 +17,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from r1desk.cli import audit_period
+from r1desk.cli import audit_period, help_command
 from r1desk.cli.auth import FD_ENV, FILE_ENV, Authenticated, authenticate
 from r1desk.core.roles import ADMIN, AUDITOR
 from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
-from r1desk.storage.records import ACTIONS, CHANNELS, REVIEW_LABELS, STATUSES
+from r1desk.storage.records import REVIEW_LABELS, STATUSES
 from r1desk.textsafe import printable
+from r1desk.vocabulary import ACTIONS, CHANNELS
 
 EXPORT_FORMATS = ("jsonl", "csv", "sft")
 _JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=Path, default=argparse.SUPPRESS, metavar="PATH",
                         help="audit database file (default: the one in the user data folder)")
@@ -42,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=f"Once role passphrases are set, these actions need the auditor or admin passphrase (prune: admin). "
         f"It is asked for on the terminal; scripts pass it with {FD_ENV}=N (read from that open file descriptor) "
         f"or {FILE_ENV}=PATH (a file only its owner can read), never as an argument.")
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(func=help_command(p))
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
 
     def add(name: str, func: Any, help_: str, *, data: bool = True, role: str = AUDITOR,
-            sub: argparse._SubParsersAction = sub) -> argparse.ArgumentParser:
+            sub: argparse._SubParsersAction[argparse.ArgumentParser] = sub) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, parents=[common] + ([as_json] if data else []), help=help_)
         parser.set_defaults(func=func, required_role=role)
         return parser

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from r1desk.cli import help_command
 from r1desk.textsafe import printable
 
 
-def register(sub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser],
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], add: Callable[..., argparse.ArgumentParser],
              common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("period", parents=[common], help="periodic review: draw, queue, report, sign off, status")
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(func=help_command(p))
     psub = p.add_subparsers(dest="period_command", metavar="STEP")
     add_to = _adder(psub, add)
     add_to("status", cmd_status, "reminders for the last closed period (exit 1 when something is outstanding)")
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction, add: Callable[..., argparse.Argume
     add_to("list", cmd_list, "periods drawn so far")
 
 
-def _adder(psub: argparse._SubParsersAction, add: Callable[..., argparse.ArgumentParser]) -> Callable[..., Any]:
+def _adder(psub: argparse._SubParsersAction[argparse.ArgumentParser], add: Callable[..., argparse.ArgumentParser]) -> Callable[..., Any]:
     def add_to(name: str, func: Any, help_: str) -> argparse.ArgumentParser:
         return add(name, func, help_, sub=psub)
     return add_to

@@ -22,7 +22,7 @@ EXIT_BLOCKED = 3
 _DIM, _RESET, _YELLOW, _RED = "\033[2m", "\033[0m", "\033[33m", "\033[31m"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "chat", help="run one guarded chat turn and print the thinking and the answer",
         description="Run one chat turn through the guarded pipeline (prompt check, thinking/answer "
@@ -194,9 +194,9 @@ def run(args: argparse.Namespace) -> int:
         cancel.set()
         raise
     finally:
-        problem = session.close()
-        if problem:
-            print(f"r1desk: warning: {problem}", file=sys.stderr)
+        close_problem = session.close()
+        if close_problem:
+            print(f"r1desk: warning: {close_problem}", file=sys.stderr)
     if not args.json and channel_open is not None:
         out.write((_RESET if color else "") + "\n")
     if result is None:                      # pragma: no cover - run_turn always finishes

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from r1desk.settings import Settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("classify", help="score text with the guard classifiers and show the policy's "
                                                "decision; manage classifier weights")
     p.add_argument("--text", "-t", help="text to score (default: read standard input)")
@@ -107,12 +107,14 @@ def _classify(text: str, settings: Settings, args: argparse.Namespace) -> int:
     decisions = pipe.classify(args.channel, text)
     code, probability = detect_language(pipe.langid, text) if pipe.langid is not None else (None, 0.0)
     judged: dict[str, dict[str, object]] = {}
+    whole: dict[str, float] = {}        # every classifier's scores in one map (a later one wins a shared label)
     for c in classifiers:
         if status.state_of(c.name) is not State.ACTIVE or c.granularity is Granularity.TURN:
             continue
         judgement = c.judge([Item(args.channel, text, code)])[0]
-        judged[c.name] = {"model": judgement.model, "scores": {k: round(v, 6) for k, v in judgement.scores.items()}}
-    whole = {k: v for j in judged.values() for k, v in j["scores"].items()}  # type: ignore[union-attr]
+        scores = {k: round(v, 6) for k, v in judgement.scores.items()}
+        judged[c.name] = {"model": judgement.model, "scores": scores}
+        whole.update(scores)
     action = strongest_action(decisions) if judged else "undetermined"
     toxicity = judged.get("toxicity", {})
     result = {

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from r1desk.cli import help_command
 from r1desk.cli.auth import authenticate
 from r1desk.core.roles import ADMIN
 from r1desk.errors import UserFacingError
@@ -26,12 +27,12 @@ from r1desk.storage.auditlog import AuditLog
 from r1desk.textsafe import printable
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=Path, default=None, metavar="PATH", help="audit database file")
     common.add_argument("--json", action="store_true", help="print JSON")
     p = subparsers.add_parser("guard", help="train, enable and roll back the feedback classifier (admin)")
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(func=help_command(p))
     sub = p.add_subparsers(dest="guard_command", metavar="ACTION")
     train = sub.add_parser("train", parents=[common], help="train the next feedback classifier version")
     train.add_argument("--import", dest="import_file", type=Path, default=None, metavar="FILE",

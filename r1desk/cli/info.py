@@ -7,7 +7,7 @@ import json
 from r1desk import paths
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("paths", help="print where r1desk keeps its data, config and models")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=run)

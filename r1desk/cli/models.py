@@ -25,7 +25,7 @@ from r1desk.textsafe import printable
 log = logging.getLogger("r1desk.models")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("models", help="inspect, list and import GGUF model files")
     sub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
@@ -123,7 +123,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def _scan_models() -> list[tuple[Path, ModelInfo | None, str | None]]:
     """Every *.gguf in the models folder with its info, or the reason it cannot be used."""
-    found = []
+    found: list[tuple[Path, ModelInfo | None, str | None]] = []
     for path in sorted(paths.models_dir().rglob("*.gguf")):
         try:
             found.append((path, read_model_info(path), None))

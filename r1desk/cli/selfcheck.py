@@ -11,7 +11,7 @@ from typing import Any
 from r1desk.errors import UserFacingError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "selfcheck", help="run a safety test suite against a model, with the guards on and/or off",
         description="Send every prompt of a safety suite (the built-in one, or a SimpleSafetyTests or "

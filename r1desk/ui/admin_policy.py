@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 
 from r1desk.core.guard.classifier import Classifier
 from r1desk.core.guard.pipeline import GuardPipeline
-from r1desk.core.guard.policy import CHANNEL_ACTIONS, CHANNELS, Policy, known_labels
+from r1desk.core.guard.policy import Policy, known_labels
 from r1desk.ui import theme
-from r1desk.vocabulary import severity
+from r1desk.vocabulary import CHANNEL_ACTIONS, CHANNELS, severity
 from r1desk.ui.tasks import run_task
 
 log = logging.getLogger("r1desk.ui")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
                                QLineEdit, QMenu, QPushButton, QSplitter, QTableView, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
-from r1desk.core.guard.policy import CHANNELS, known_labels
+from r1desk.core.guard.policy import known_labels
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
@@ -25,6 +25,7 @@ from r1desk.ui.auditor_detail import TurnDetail
 from r1desk.ui.auditor_table import COLUMNS, TurnTableModel
 from r1desk.ui.dashboard import Dashboard
 from r1desk.ui.tasks import run_task, show_error
+from r1desk.vocabulary import CHANNELS
 
 log = logging.getLogger("r1desk.ui")
 
