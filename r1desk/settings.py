@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from r1desk import paths
 from r1desk.core.backend import BackendConfig
@@ -36,7 +36,11 @@ from r1desk.errors import SettingsError
 from r1desk.fileutil import atomic_write_text
 from r1desk.vocabulary import ACTIONS, CHANNELS
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 log = logging.getLogger("r1desk.settings")
+_D = TypeVar("_D", bound="DataclassInstance")     # the settings dataclass _build makes
 
 SCHEMA_VERSION = 1
 SITE_POLICY_NAME = "policy.json"
@@ -45,7 +49,7 @@ LAST_GOOD_SUFFIX = ".last-good"
 MODEL_TYPES = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 
 
-def setting(default: Any = MISSING, *, title: str, description: str, choices: tuple | None = None,
+def setting(default: Any = MISSING, *, title: str, description: str, choices: tuple[str, ...] | None = None,
             minimum: float | None = None, maximum: float | None = None,
             default_factory: Callable[[], Any] | None = None) -> Any:
     """A dataclass field with the metadata the validator, the admin view and the docs read."""
@@ -320,7 +324,7 @@ def _check_scalar(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any
     return value
 
 
-def _build(cls: type, data: Any, prefix: str) -> Any:
+def _build(cls: type[_D], data: Any, prefix: str) -> _D:
     if not isinstance(data, Mapping):
         raise _Invalid(prefix.rstrip(".") or "(top level)", data, "must be an object")
     hints = typing.get_type_hints(cls)
@@ -356,7 +360,7 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any], owner: type
         if value is None:
             return None
         return _convert(key, value, args[0], meta, owner, name)
-    if is_dataclass(tp):
+    if isinstance(tp, type) and is_dataclass(tp):
         return _build(tp, value, f"{key}.")
     return _check_scalar(key, value, tp, meta)
 
@@ -379,7 +383,8 @@ def _convert_rules(key: str, value: Any) -> dict[str, dict[str, RuleSetting]]:
             if problems:
                 suffix, bad, why = problems[0]
                 raise _Invalid(f"{key}.{ch}.{lb}{suffix}", bad, why)
-            rules[ch][lb] = RuleSetting(rule.threshold, rule.action)  # type: ignore[union-attr]
+            assert rule is not None     # validate_rule returns a rule exactly when it finds no problem
+            rules[ch][lb] = RuleSetting(rule.threshold, rule.action)
     return rules
 
 
@@ -631,8 +636,13 @@ def describe_fields(cls: type = Settings, prefix: str = "") -> list[dict[str, An
             out.append({"key": key, "title": meta["title"], "description": meta["description"], "group": True})
             out.extend(describe_fields(hints[f.name], f"{key}."))
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-        if is_dataclass(default):
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            raise TypeError(f"setting {key} has neither a default nor a default_factory")
+        if is_dataclass(default) and not isinstance(default, type):
             default = asdict(default)
         out.append({"key": key, "title": meta["title"], "description": meta["description"],
                     "choices": meta.get("choices"), "min": meta.get("min"), "max": meta.get("max"),
