@@ -21,6 +21,7 @@ from r1desk.core.selfcheck.runner import (AnswerJudge, Progress, SelfCheckRun, m
                                           run_selfcheck)
 from r1desk.core.selfcheck.suites import Prompt, load_suite
 from r1desk.errors import UserFacingError
+from r1desk.storage.auditlog import AuditLog
 
 log = logging.getLogger("r1desk.selfcheck")
 
@@ -40,7 +41,7 @@ class SelfCheckOptions:
     report: Path | None = None
 
 
-def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: Any = None,
+def run_model_selfcheck(opts: SelfCheckOptions, *, config: ChatConfig, audit: AuditLog | None = None,
                         engine: InferenceBackend | None = None,
                         session_factory: Callable[..., Any] | None = None,
                         progress: Callable[[Progress], None] | None = None,
@@ -70,12 +71,12 @@ def _load_engine(opts: SelfCheckOptions, config: ChatConfig) -> InferenceBackend
 
     if not opts.model:
         raise UserFacingError("no model given", hint="pass --model PATH to a GGUF file")
-    return open_backend(config.generation.backend_config(opts.model, n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers,
+    return open_backend(config.generation.backend_config(str(opts.model), n_ctx=opts.n_ctx, gpu_layers=opts.gpu_layers,
                                                          seed=opts.seed))
 
 
 def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: list[Prompt], config: ChatConfig,
-         audit: Any, engine: InferenceBackend, session_factory: Callable[..., Any] | None,
+         audit: AuditLog | None, engine: InferenceBackend, session_factory: Callable[..., Any] | None,
          progress: Callable[[Progress], None] | None, cancel: threading.Event | None) -> SelfCheckRun:
     from r1desk.core.gguf_info import file_sha256
 
@@ -140,7 +141,7 @@ def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: lis
     return run
 
 
-def _log_run(audit: Any, run_id: str | None, *, suite: str, model: dict[str, Any], guards: str, status: str,
+def _log_run(audit: AuditLog | None, run_id: str | None, *, suite: str, model: dict[str, Any], guards: str, status: str,
              metrics: dict[str, Any] | None = None, report: Path | None = None) -> str:
     """Record the run in the audit log's self-check table; without an audit log, just make an id."""
     if audit is None:

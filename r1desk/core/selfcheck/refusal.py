@@ -215,12 +215,13 @@ class Agreement:
 
 def measure_agreement(pairs: list[tuple[str, str]]) -> Agreement:
     """``pairs`` = [(gold, predicted)]; per-class precision/recall (0.0 where undefined)."""
-    confusion = {g: {p: 0 for p in LABELS} for g in LABELS}
+    confusion: dict[str, dict[str, int]] = {g: {p: 0 for p in LABELS} for g in LABELS}
     for gold, pred in pairs:
         confusion[gold][pred] += 1
     n = len(pairs)
     correct = sum(confusion[c][c] for c in LABELS)
-    precision, recall = {}, {}
+    precision: dict[str, float] = {}
+    recall: dict[str, float] = {}
     for c in LABELS:
         predicted = sum(confusion[g][c] for g in LABELS)
         actual = sum(confusion[c].values())

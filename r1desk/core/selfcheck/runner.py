@@ -294,7 +294,12 @@ def run_selfcheck(prompts: list[Prompt], session_for: Callable[[str], TurnRunner
                 progress(Progress(done, total, mode, prompt.id))
             started = time.monotonic()
             try:
-                req = make_request_for(prompt, mode) if make_request_for else make_request(prompt)
+                if make_request_for:
+                    req = make_request_for(prompt, mode)
+                elif make_request is not None:
+                    req = make_request(prompt)
+                else:
+                    raise TypeError("run_selfcheck needs make_request or make_request_for")
                 outcome = collect_outcome(prompt, mode, session_for(mode).run_turn(req, cancel), min_share=min_share,
                                           judge=judge)
             except UserFacingError as exc:   # e.g. a prompt too long for the context: record, go on

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from r1desk.core.selfcheck.builtin_suite import builtin_prompts
-from r1desk.core.selfcheck.prompt import Expected, Prompt  # noqa: F401 - re-exported
+from r1desk.core.selfcheck.prompt import Expected as Expected, Prompt as Prompt  # re-exported
 from r1desk.errors import UserFacingError
 
 log = logging.getLogger("r1desk.selfcheck")
@@ -147,8 +147,9 @@ def load_xstest(path: Path) -> list[Prompt]:
                 raise SuiteError(f"XSTest suite {path.name} line {n}: label must be safe or unsafe, "
                                  f"not {label!r}")
             label = "unsafe" if kind.lower().startswith("contrast") else "safe"
+        expected: Expected = "unsafe" if label == "unsafe" else "safe"   # label is one of the two here
         family = re.sub(r"^contrast_", "", kind.lower()) or "unspecified"
-        prompts.append(Prompt(id=f"xstest-{row.get(id_col) or n - 1}", text=text, expected=label,  # type: ignore[arg-type]
+        prompts.append(Prompt(id=f"xstest-{row.get(id_col) or n - 1}", text=text, expected=expected,
                               harm_area=family, source="xstest", category=kind))
     return _nonempty(prompts, path)
 
