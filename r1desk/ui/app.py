@@ -4,11 +4,17 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                   # PySide6 and the app state load only when the GUI starts
+    from PySide6.QtWidgets import QApplication
+
+    from r1desk.ui.app_state import AppState
 
 log = logging.getLogger("r1desk.ui")
 
 
-def create_app(argv: list[str] | None = None):  # -> QApplication
+def create_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication with r1desk's name and theme (high-DPI is on by default in Qt 6)."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
@@ -16,24 +22,27 @@ def create_app(argv: list[str] | None = None):  # -> QApplication
 
     from r1desk.ui import theme
 
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if existing is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(argv if argv is not None else sys.argv[:1])
+    elif isinstance(existing, QApplication):
+        app = existing
+    else:
+        raise RuntimeError(f"a {type(existing).__name__} without widgets already runs in this process")
     app.setApplicationName("r1desk")
     app.setApplicationDisplayName("r1desk")
     app.setOrganizationName("r1desk")
     theme.apply(app)
-    hints = QGuiApplication.styleHints()
-    if hasattr(hints, "colorSchemeChanged"):
-        hints.colorSchemeChanged.connect(lambda _scheme: theme.apply(app))
+    # Qt 6.5+ (PySide6 >= 6.7 is required)
+    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: theme.apply(app))
     return app
 
 
-def reopen_last_model(state) -> bool:  # state: AppState
+def reopen_last_model(state: AppState) -> bool:
     """Load the model used last time, if its file is still there."""
-    path = getattr(state.settings, "last_model_path", None)
+    path = state.settings.last_model_path
     if path and Path(path).is_file():
         state.load_model(path)
         return True

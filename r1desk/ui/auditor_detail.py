@@ -186,7 +186,7 @@ class TurnDetail(QWidget):
         self._load_review(turn)
         self.set_enabled_form(True)
 
-    def _decisions_html(self, decisions: list[dict[str, Any]], by_channel: dict[str, list]) -> str:
+    def _decisions_html(self, decisions: list[dict[str, Any]], by_channel: dict[str, list[tuple[int, dict[str, Any]]]]) -> str:
         p = theme.current()
         if not decisions:
             return f"<h3 style='margin:12px 0 4px 0'>Guard decisions</h3><p style='color:{p.muted}'>None.</p>"
@@ -248,11 +248,12 @@ class TurnDetail(QWidget):
         return f"<h3 style='margin:12px 0 4px 0'>Reviews</h3><ul style='color:{p.text}'>{items}</ul>"
 
     def _load_review(self, turn: dict[str, Any]) -> None:
-        reviews = turn.get("reviews") or []
+        reviews: list[dict[str, Any]] = turn.get("reviews") or []
         last = reviews[-1] if reviews else None
+        last_label = last["label"] if last else None
         self.label_group.setExclusive(False)
         for button in self.label_buttons.values():
-            button.setChecked(bool(last) and button.property("label") == last["label"])
+            button.setChecked(bool(last) and button.property("label") == last_label)
         self.label_group.setExclusive(True)
         self.note.setPlainText(last.get("note", "") if last else "")
         self.corrected.setPlainText((last.get("corrected_answer") or "") if last else "")

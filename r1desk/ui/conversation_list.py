@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QInputDialog, QLabel, QLineEdit, QListWidget, QListWidgetItem,
                                QMenu, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
@@ -92,7 +92,7 @@ class ConversationList(QFrame):
     def _on_item_clicked(self, item: QListWidgetItem) -> None:
         self.selected.emit(item.data(Qt.ItemDataRole.UserRole))
 
-    def _on_context_menu(self, pos) -> None:
+    def _on_context_menu(self, pos: QPoint) -> None:
         item = self.list.itemAt(pos)
         if item is None:
             return

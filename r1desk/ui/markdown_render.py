@@ -17,6 +17,7 @@ import bisect
 import html
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import markdown
@@ -57,7 +58,7 @@ def link_allowed(href: str) -> bool:
     """True for an http(s) or mailto target (after HTML unescaping, ignoring control characters)."""
     target = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(href))
     match = _SCHEME.match(target)
-    return bool(match) and match.group(1).lower() in ALLOWED_SCHEMES
+    return match is not None and match.group(1).lower() in ALLOWED_SCHEMES
 
 
 def _safe_links(body: str) -> str:
@@ -114,7 +115,7 @@ def flag_tooltip(flag: Flag) -> str:
 
 def close_open_fence(text: str) -> str:
     """While streaming, an unclosed ``` fence would show as prose until it closes: close it for display."""
-    fences = re.findall(r"^[ \t]*(```|~~~)", text, flags=re.MULTILINE)
+    fences: list[str] = re.findall(r"^[ \t]*(```|~~~)", text, flags=re.MULTILINE)
     if len(fences) % 2:
         return text + ("\n" if not text.endswith("\n") else "") + fences[-1]
     return text
@@ -180,7 +181,7 @@ class Renderer:
         self._md.preprocessors.deregister("html_block")
         self._md.inlinePatterns.deregister("html")
 
-    def render(self, raw: str, *, flags: list[Flag] = (), redactions: list[Redaction] = (),
+    def render(self, raw: str, *, flags: Sequence[Flag] = (), redactions: Sequence[Redaction] = (),
                block_start: int | None = None, block_notice: str | None = None,
                streaming: bool = False, muted: bool = False) -> str:
         p = self.palette

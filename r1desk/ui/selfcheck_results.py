@@ -76,8 +76,9 @@ class ResultsCard(QFrame):
     def clear(self) -> None:
         while self.grid.count():
             item = self.grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.values = {}
         self.note.clear()
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                   # PySide6 loads only when a theme is applied
+    from PySide6.QtWidgets import QApplication
 
 log = logging.getLogger("r1desk.ui")
 
@@ -57,18 +61,14 @@ def current() -> Palette:
 
 
 def system_prefers_dark() -> bool:
-    """True when the desktop asks for a dark theme (Qt 6.5+); light when unknown."""
+    """True when the desktop asks for a dark theme (Qt 6.5+, PySide6 >= 6.7 is required); light when unknown."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
 
-    hints = QGuiApplication.styleHints()
-    scheme = getattr(hints, "colorScheme", None)
-    if scheme is None:
-        return False
-    return scheme() == Qt.ColorScheme.Dark
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
-def apply(app, dark: bool | None = None) -> Palette:  # app: QApplication
+def apply(app: QApplication, dark: bool | None = None) -> Palette:
     """Set the Fusion style, a matching QPalette and the stylesheet; returns the palette in use."""
     from PySide6.QtGui import QColor, QPalette
 
