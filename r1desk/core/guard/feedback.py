@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from r1desk.core.feedback import versions
 from r1desk.core.feedback.dataset import LABELS
@@ -50,7 +51,7 @@ class FeedbackClassifier:
     granularity = Granularity.WINDOW
     cost = Cost.CHEAP
 
-    def __init__(self, version: str, *, base=None) -> None:
+    def __init__(self, version: str, *, base: Path | None = None) -> None:
         self.version = version
         self.base = base
         self.model_name = versions.model_name(version)

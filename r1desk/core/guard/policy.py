@@ -15,7 +15,8 @@ from typing import Any
 
 from r1desk.core.guard.classifier import REGISTRY, Rule
 from r1desk.core.guard.config import GuardConfig
-from r1desk.vocabulary import ACTIONS, CHANNEL_ACTIONS, CHANNELS, Action, severity  # noqa: F401 - re-exported
+from r1desk.vocabulary import CHANNEL_ACTIONS
+from r1desk.vocabulary import ACTIONS as ACTIONS, CHANNELS as CHANNELS, Action as Action, severity as severity  # re-exported
 from r1desk.vocabulary import strongest as strongest_of
 
 
@@ -74,7 +75,7 @@ def validate_rule(channel: str, label: str, raw: Any) -> tuple[Rule | None, list
     allowed = CHANNEL_ACTIONS.get(channel, ACTIONS)
     if action not in allowed:
         problems.append((".action", action, f"must be one of {', '.join(allowed)}"))
-    if problems:
+    if problems or not isinstance(threshold, (int, float)):   # a non-number threshold is one of the problems
         return None, problems
     return Rule(float(threshold), str(action)), []
 
@@ -109,10 +110,10 @@ class Policy:
         for channel, labels in (data.get("rules") or {}).items():
             for label, raw in labels.items():
                 rule, problems = validate_rule(channel, label, raw)
-                if problems:
+                if rule is None:   # (validate_rule gives a rule exactly when there are no problems)
                     suffix, value, why = problems[0]
                     raise ValueError(f"rules.{channel}.{label}{suffix} = {value!r}: {why}")
-                rules.setdefault(channel, {})[label] = rule  # type: ignore[assignment]
+                rules.setdefault(channel, {})[label] = rule
         return cls(rules, data.get("channels"))
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -75,6 +75,14 @@ def normalise(scores: dict[str, float]) -> dict[str, float]:
     return out
 
 
+class DetoxifyModel(Protocol):
+    """The part of a loaded ``detoxify.Detoxify`` (the package ships no types) DetoxifyScorer calls."""
+
+    def predict(self, texts: list[str]) -> dict[str, list[float] | float]:
+        """label -> one score per text (a plain float for a batch of one)."""
+        ...
+
+
 class DetoxifyScorer:
     """One Detoxify model. ``load()`` (or the first ``score``) loads it; failures raise
     ClassifierUnavailableError with a message saying what is missing and how to import it."""
@@ -90,7 +98,7 @@ class DetoxifyScorer:
         self.languages = MULTILINGUAL_LANGUAGES if model_type == "multilingual" else ENGLISH
         self.labels: tuple[str, ...] = LABELS
         self.notes: list[str] = []
-        self._model = None
+        self._model: DetoxifyModel | None = None
         self._error: ClassifierUnavailableError | None = None
         self._lock = threading.Lock()
 
@@ -102,9 +110,9 @@ class DetoxifyScorer:
         with self._lock:
             self._load_locked()
 
-    def _load_locked(self) -> None:
+    def _load_locked(self) -> DetoxifyModel:
         if self._model is not None:
-            return
+            return self._model
         if self._error is not None:
             raise self._error
         try:
@@ -113,7 +121,7 @@ class DetoxifyScorer:
             import transformers
             from detoxify import Detoxify
 
-            transformers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
             if self.num_threads > 0:
                 torch.set_num_threads(self.num_threads)
             device = self.device
@@ -130,26 +138,28 @@ class DetoxifyScorer:
                     hint=f"re-import it with `r1desk classify --import-weights {self.model_type} ...`") from None
             model.model.eval()
             if self.quantize and device == "cpu":
-                model.model = torch.ao.quantization.quantize_dynamic(model.model, {torch.nn.Linear},
-                                                                     dtype=torch.qint8)
+                model.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]  # unannotated in torch
+                    model.model, {torch.nn.Linear}, dtype=torch.qint8)
                 self.name = f"detoxify-{self.model_type}-int8"
             self.labels = tuple(label for label in (LABEL_ALIASES.get(c, c) for c in model.class_names)
                                 if label in LABELS)
-            self._model = model
+            loaded: DetoxifyModel = model
+            self._model = loaded
             log.info("Detoxify %s loaded on %s (labels: %s)", self.model_type, device, ", ".join(self.labels))
         except ClassifierUnavailableError as exc:
             self._error = exc
             log.warning("toxicity filter unavailable: %s", exc)
             raise
+        return loaded
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
         if not texts:
             return []
         with self._lock:
-            self._load_locked()
+            model = self._load_locked()
             out: list[dict[str, float]] = [{} for _ in texts]
             for batch in length_batches(texts):
-                raw = self._model.predict([texts[i] for i in batch])  # type: ignore[union-attr]
+                raw = model.predict([texts[i] for i in batch])
                 for j, i in enumerate(batch):  # a batch of one comes back as plain floats (squeeze)
                     out[i] = normalise({k: (v[j] if isinstance(v, list) else v) for k, v in raw.items()})
             return out
@@ -196,7 +206,7 @@ class ToxicityClassifier:
 
     name = "toxicity"
     title = "Toxicity filter"
-    labels = LABELS
+    labels: tuple[str, ...] = LABELS
     granularity = Granularity.WINDOW
     cost = Cost.MODERATE
 
@@ -261,7 +271,7 @@ class ToxicityClassifier:
         chosen = covered((self.main, self.multilingual), language)
         return (chosen, False) if chosen is not None else (self.main, True)
 
-    def judge(self, items: list[Item] | tuple[Item, ...]) -> list[Judgement]:  # type: ignore[override]
+    def judge(self, items: Sequence[Item]) -> list[Judgement]:
         if not self.enabled:
             return [Judgement({}) for _ in items]
         self.load()

@@ -244,7 +244,8 @@ def checkpoint_url(model_type: str) -> str:
     _require_torch()
     from detoxify.detoxify import MODEL_URLS
 
-    return MODEL_URLS[model_type]
+    url: str = MODEL_URLS[model_type]   # detoxify ships no types
+    return url
 
 
 def _download(url: str, dest: Path, progress: ProgressFn | None) -> None:

@@ -211,7 +211,7 @@ def combine(verdicts: Sequence[Verdict]) -> Verdict:
     refusals = [v.refusal for v in verdicts if v.refusal is not None]
     raw = "\n".join(f"[{v.risk}] {v.raw}" if v.risk else v.raw for v in verdicts)
     problems = [f"{v.risk}: {v.problem}" if v.risk else str(v.problem) for v in verdicts if v.problem]
-    return Verdict(label, tuple(cats), tuple(raw_cats), any(refusals) if refusals else None,  # type: ignore[arg-type]
+    return Verdict(label, tuple(cats), tuple(raw_cats), any(refusals) if refusals else None,
                    max(probs) if probs else None, raw, verdicts[0].profile, None,
                    "; ".join(problems) if label == "undetermined" else None)
 
