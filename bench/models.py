@@ -6,6 +6,8 @@ random weights of the real sizes cost exactly what the real models cost:
 * the LLM: DeepSeek-R1-Distill-Qwen-1.5B shapes (hidden 1536, 28 layers, 12 heads, 2 KV heads,
   FFN 8960) with the real R1 tokenizer and template, quantised to Q4_K_M with llama.cpp's own
   quantiser, as users run it (tests/support/tiny_models.py writes it);
+* the guard models (the harm filter): Qwen3-0.6B shapes in the Qwen3Guard-Gen format and Llama-3.2-1B
+  shapes in the Llama Guard 3 format, Q4_K_M (tests/support/tiny_guard_models.py writes them);
 * the classifiers: Detoxify "original" = bert-base-uncased (``BertConfig()`` defaults: 12 layers,
   hidden 768, vocab 30522) and "original-small" = albert-base-v2 (embedding 128, hidden 768,
   12 heads, FFN 3072, vocab 30000; ``AlbertConfig()``'s own defaults are albert-xxlarge, hidden
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.tiny_guard_models import LLAMA_3_2_1B, QWEN3_0_6B, cached_guard_model  # noqa: E402
 from tests.support.tiny_models import R1_DISTILL_QWEN_1_5B, cached_r1_model, default_cache_dir  # noqa: E402
 
 BERT_VOCAB = 30522
@@ -50,6 +53,18 @@ def cache_dir() -> Path:
 def r1_1_5b_q4_k_m() -> Path:
     """The random-weight R1-Distill-Qwen-1.5B-shaped Q4_K_M GGUF (built once, about 1.1 GB)."""
     return cached_r1_model(cache_dir(), quant="Q4_K_M", **R1_DISTILL_QWEN_1_5B)
+
+
+def guard_qwen3_0_6b_q4_k_m() -> Path:
+    """A random-weight guard GGUF with the Qwen3-0.6B shapes (Qwen3Guard-Gen-0.6B), Q4_K_M, in the
+    Qwen3Guard-Gen input/output format (tests/support/tiny_guard_models.py; built once)."""
+    return cached_guard_model(cache_dir(), "qwen3guard", quant="Q4_K_M", **QWEN3_0_6B)
+
+
+def guard_llama_3_2_1b_q4_k_m() -> Path:
+    """A random-weight guard GGUF with the Llama-3.2-1B shapes (Llama Guard 3 1B), Q4_K_M, in the
+    Llama Guard 3 input/output format (built once)."""
+    return cached_guard_model(cache_dir(), "llama-guard", quant="Q4_K_M", **LLAMA_3_2_1B)
 
 
 def english_corpus() -> list[str]:
@@ -183,5 +198,7 @@ def install_detoxify(model_type: str) -> Any:
 
 if __name__ == "__main__":  # python bench/models.py: build everything ahead of a run
     print(r1_1_5b_q4_k_m())
+    print(guard_qwen3_0_6b_q4_k_m())
+    print(guard_llama_3_2_1b_q4_k_m())
     for t in DETOXIFY_SHAPES:
         print(cached_detoxify(t))

@@ -3,6 +3,7 @@
     python bench/run_all.py                      # every bench/bench_*.py, results to bench/RESULTS.md
     python bench/run_all.py --list               # what would run
     python bench/run_all.py --only auditlog --args auditlog="--turns 100000"
+    python bench/run_all.py --only harm --args harm="--quick"   # the harm filter's smoke check (bench_harm.py)
     python bench/run_all.py --machine-only       # just the machine table (CPU, RAM, bandwidth)
 
 Each script prints its own markdown section on stdout (tables with ratios against a baseline
