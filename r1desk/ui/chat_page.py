@@ -297,7 +297,7 @@ class ChatPage(QWidget):
             answer = assistant.answer_text()
             if assistant.result is None and not answer:
                 continue          # the turn failed before the model answered (e.g. prompt too long)
-            reason = getattr(assistant.result, "finish_reason", "stop")
+            reason = assistant.result.finish_reason if assistant.result is not None else "stop"
             if reason == "blocked" and not answer:
                 continue          # a blocked prompt never reached the model
             history.append(Message(role="user", content=user.text))
@@ -336,4 +336,5 @@ class _StoredResult:
         self.answer_shown = answer
         self.finish_reason = reason
         self.unfinished_thinking = False
+        self.usage: dict[str, Any] = {}
         self.timings: dict[str, Any] = {}

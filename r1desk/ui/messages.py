@@ -7,11 +7,12 @@ once and redraws the whole buffer through a throttle (style rule 6).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QTextOption
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
@@ -21,7 +22,29 @@ from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
 from r1desk.ui.prompt_edit import PromptEdit
 from r1desk.ui.throttle import Throttle
 
+if TYPE_CHECKING:
+    from r1desk.core.guard.langlock import MixingEvent
+    from r1desk.core.guard.policy import Decision
+
 REPAINT_MS = 40
+
+
+class FinishedTurn(Protocol):
+    """What a finished message reads of its turn: a core ``TurnResult``, or one rebuilt from the audit log."""
+
+    @property
+    def turn_id(self) -> str | None: ...
+    @property
+    def answer_shown(self) -> str: ...
+    @property
+    def finish_reason(self) -> str: ...
+    @property
+    def unfinished_thinking(self) -> bool: ...
+    @property
+    def usage(self) -> Mapping[str, Any]: ...
+    @property
+    def timings(self) -> Mapping[str, Any]: ...
+
 _renderers: dict[bool, Renderer] = {}
 
 
@@ -85,7 +108,7 @@ class MessageText(QTextBrowser):
         if height != self.height():
             self.setFixedHeight(max(height, 20))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self.document().setTextWidth(self.viewport().width())
         self._fit()
@@ -104,10 +127,9 @@ def format_stats(tokens_per_s: float | None, elapsed_s: float | None, tokens: in
     return " · ".join(parts)
 
 
-def final_stats(result: object) -> str | None:
+def final_stats(result: FinishedTurn) -> str | None:
     """The stats line from a finished turn's usage and timings (what ``audit show`` prints), if it has them."""
-    usage = getattr(result, "usage", None) or {}
-    timings = getattr(result, "timings", None) or {}
+    usage, timings = result.usage, result.timings
     tokens = usage.get("completion_tokens")
     if tokens is None:
         return None
@@ -255,7 +277,7 @@ class AssistantMessage(QFrame):
         super().__init__(parent)
         self.setObjectName("AssistantCard")
         self.turn_id: str | None = None
-        self.result = None
+        self.result: FinishedTurn | None = None
         self.streaming = True
         self.thinking_visibility = thinking_visibility
         self.channels = {"thinking": ChannelState(), "answer": ChannelState()}
@@ -318,10 +340,10 @@ class AssistantMessage(QFrame):
         for button in (self.copy_button, self.regenerate_button, self.up_button, self.down_button):
             actions.addWidget(button)
         actions.addStretch(1)
-        self.actions = QWidget(self)
-        self.actions.setLayout(actions)
-        self.actions.setVisible(False)
-        layout.addWidget(self.actions)
+        self.action_row = QWidget(self)       # not "actions": that would hide QWidget.actions()
+        self.action_row.setLayout(actions)
+        self.action_row.setVisible(False)
+        layout.addWidget(self.action_row)
         self.comment_row = QWidget(self)
         comment_layout = QHBoxLayout(self.comment_row)
         comment_layout.setContentsMargins(0, 0, 0, 0)
@@ -356,15 +378,13 @@ class AssistantMessage(QFrame):
         self._dirty.add(channel)
         self._throttle()
 
-    def add_decision(self, decision: object) -> None:
-        channel = getattr(decision, "channel", "answer")
-        action = getattr(decision, "action", "flag")
+    def add_decision(self, decision: Decision) -> None:
+        channel, action = decision.channel, decision.action
         if channel not in self.channels or action not in ("flag", "redact", "block"):
             return
         state = self.channels[channel]
-        state.flags.append(Flag(int(getattr(decision, "start", 0)), int(getattr(decision, "end", 0)),
-                                str(getattr(decision, "label", "flagged")), float(getattr(decision, "score", 0.0)),
-                                getattr(decision, "threshold", None), action))
+        state.flags.append(Flag(int(decision.start), int(decision.end), str(decision.label), float(decision.score),
+                                decision.threshold, action))
         self._update_flag_chip()
         self._dirty.add(channel)
         self._throttle()
@@ -386,9 +406,9 @@ class AssistantMessage(QFrame):
             self._dirty.add(channel)
             self._throttle()
 
-    def show_prompt_blocked(self, message: str, decisions: tuple = ()) -> None:
+    def show_prompt_blocked(self, message: str, decisions: tuple[Decision, ...] = ()) -> None:
         """The prompt itself was blocked: explain why instead of an answer."""
-        labels = ", ".join(sorted({str(getattr(d, "label", "")).replace("_", " ") for d in decisions} - {""}))
+        labels = ", ".join(sorted({str(d.label).replace("_", " ") for d in decisions} - {""}))
         text = message + (f"\n\nWhat the guard found: {labels}." if labels else "")
         self.status.setObjectName("BlockedBox")
         self.status.setText("⊘ Your message was not sent to the model.\n" + text)
@@ -404,7 +424,7 @@ class AssistantMessage(QFrame):
         label.setProperty("notice_kind", kind)
         self.notices.addWidget(label)
 
-    def set_language(self, target: str | None, share: float, events: tuple = ()) -> None:
+    def set_language(self, target: str | None, share: float, events: tuple[MixingEvent, ...] = ()) -> None:
         mixing = bool(events) or share < 0.9
         if target is None:
             return
@@ -412,8 +432,7 @@ class AssistantMessage(QFrame):
                                    else f"✓ {target} {share:.0%}")
         lines = [f"Share of the answer in the target language ({target}): {share:.0%}"]
         for event in events[:8]:
-            lines.append(f"• {getattr(event, 'language', '?')}: "
-                         f"“{str(getattr(event, 'text', ''))[:60]}”")
+            lines.append(f"• {event.language}: “{event.text[:60]}”")
         self.language_chip.setToolTip("\n".join(lines))
         set_chip(self.language_chip, "warn" if mixing else "ok")
         self.language_chip.setVisible(True)
@@ -425,34 +444,33 @@ class AssistantMessage(QFrame):
         if self._thinking_started is not None and self._thinking_s is None:
             self.thinking.set_title(f"Thinking… {time.monotonic() - self._thinking_started:.0f} s")
 
-    def finish(self, result: object) -> None:
+    def finish(self, result: FinishedTurn) -> None:
         """The turn ended (stop, length, cancelled, blocked, interrupted, error)."""
         self.result = result
         self.streaming = False
         self.checking.setVisible(False)
-        self.turn_id = getattr(result, "turn_id", self.turn_id)
+        self.turn_id = result.turn_id
         if self._thinking_started is not None and self._thinking_s is None:
             self._thinking_s = time.monotonic() - self._thinking_started
-        timings = getattr(result, "timings", {}) or {}
-        if isinstance(timings, dict) and timings.get("thinking_s"):
-            self._thinking_s = float(timings["thinking_s"])
+        if result.timings.get("thinking_s"):
+            self._thinking_s = float(result.timings["thinking_s"])
         self._throttle.flush()
         self._dirty = {"thinking", "answer"}
         self._repaint()
         final = final_stats(result)
         if final is not None:           # one source of truth: the numbers the audit log records
             self.stats_label.setText(final)
-        reason = getattr(result, "finish_reason", "stop")
+        reason = result.finish_reason
         messages = {"cancelled": "Stopped.", "interrupted": "Interrupted (the app was closed).",
                     "length": "The answer hit the length limit.", "error": "Generation failed."}
-        if getattr(result, "unfinished_thinking", False):
+        if result.unfinished_thinking:
             self.add_notice("unfinished_thinking", "The model was still thinking when it stopped; "
                             "no final answer was produced.")
         if reason in messages and not self.status.isVisible():
             self.status.setText(messages[reason])
             set_chip(self.status, "muted")
             self.status.setVisible(True)
-        self.actions.setVisible(True)
+        self.action_row.setVisible(True)
 
     def fail(self, message: str) -> None:
         self.streaming = False
@@ -460,11 +478,11 @@ class AssistantMessage(QFrame):
         self.status.setText(message)
         set_chip(self.status, "danger")
         self.status.setVisible(True)
-        self.actions.setVisible(True)
+        self.action_row.setVisible(True)
 
     # -- text ---------------------------------------------------------------------------------------
     def answer_text(self) -> str:
-        shown = getattr(self.result, "answer_shown", None)
+        shown = self.result.answer_shown if self.result is not None else None
         return shown if shown is not None else self.channels["answer"].raw
 
     def thinking_title(self) -> str:

@@ -60,7 +60,7 @@ def test_send_streams_thinking_into_collapsed_panel_and_logs_the_turn(qtbot, mak
     assert message.thinking.expanded and message.thinking.body.isVisible()
     assert message.thinking.body.toPlainText().strip()[:20] == result.thinking.strip()[:20].replace("\n", " ")[:20] \
         or message.thinking.body.toPlainText().strip()
-    assert message.actions.isVisible() and message.turn_id == result.turn_id
+    assert message.action_row.isVisible() and message.turn_id == result.turn_id
     # logged, and listed in the sidebar
     turn = AuditLog().get_turn(result.turn_id)
     assert turn["prompt_typed"] == "Please count from one to ten."
