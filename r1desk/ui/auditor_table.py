@@ -10,9 +10,10 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
 from r1desk.ui import theme
 
@@ -31,7 +32,7 @@ _Index = QModelIndex | QPersistentModelIndex
 class TurnTableModel(QAbstractTableModel):
     """Summary rows of the turns matching ``query`` and ``filters``, loaded page by page."""
 
-    def __init__(self, audit: Any, parent: Any = None) -> None:
+    def __init__(self, audit: AuditLog, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.audit = audit
         self.query = ""

@@ -7,17 +7,19 @@ and move on; Ctrl+Enter saves with the chosen label. All reads and writes go thr
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QMenu, QPushButton, QSplitter, QTableView, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 from r1desk.core.guard.policy import known_labels
+from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
@@ -49,7 +51,7 @@ class AuditorView(QWidget):
     verified = Signal(object)                # chain.VerifyResult
     exported = Signal(str, int)              # path, records
 
-    def __init__(self, audit: Any, parent: QWidget | None = None, *, reviewer: str = "auditor") -> None:
+    def __init__(self, audit: AuditLog, parent: QWidget | None = None, *, reviewer: str = "auditor") -> None:
         super().__init__(parent)
         self.audit = audit
         self.reviewer = reviewer
@@ -142,7 +144,7 @@ class AuditorView(QWidget):
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
         for fmt, text, _pattern in EXPORTS:
-            menu.addAction(text, lambda f=fmt: self.export(f))
+            menu.addAction(text, functools.partial(self.export, fmt))
         self.export_button.setMenu(menu)
         self.verify_button = QPushButton("Verify integrity")
         self.verify_button.clicked.connect(self.verify)
@@ -178,7 +180,7 @@ class AuditorView(QWidget):
         self.table.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if watched is self.table and event.type() == QEvent.Type.KeyPress:
+        if watched is self.table and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             key = event.key()
             if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
                 return False
