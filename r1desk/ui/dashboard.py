@@ -6,6 +6,7 @@ Colours follow the action they stand for everywhere in the app (flag amber, reda
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCharts import (QBarCategoryAxis, QBarSeries, QBarSet, QCategoryAxis, QChart, QChartView,
@@ -134,7 +135,7 @@ def _nice_max(series: Any) -> float:
     return float(((int(peak * 1.1) // step) + 1) * step)
 
 
-def _bar_set(name: str, values: list[float], color: str) -> QBarSet:
+def _bar_set(name: str, values: Sequence[float], color: str) -> QBarSet:
     bar = QBarSet(name)
     bar.append([float(v) for v in values])
     bar.setColor(QColor(color))

@@ -81,10 +81,11 @@ class DisclosureBar(QFrame):
             self.model_name.setText("No model loaded")
             self.model_name.setToolTip("")
             return
-        if isinstance(info, ModelDescription) and info.identity.endpoint:
+        endpoint = info.identity.endpoint if isinstance(info, ModelDescription) else None
+        if isinstance(info, ModelDescription) and endpoint:
             ident = info.identity
             server = str(info.details.get("server") or "server")
-            host = urlsplit(ident.endpoint).netloc
+            host = urlsplit(endpoint).netloc
             self.model_name.setText(f"● {shown_text(info.name, 60)}  ·  on {server} {host}")
             tip = [f"Remote server: {ident.endpoint}", f"Model: {ident.model_id}",
                    f"Digest: {ident.digest or 'not reported by the server'}",

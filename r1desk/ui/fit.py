@@ -44,8 +44,8 @@ class Elider(QObject):
         label.setToolTip(self.full if shown != self.full else "")
 
 
-def elide(label: QLabel, **kwargs: object) -> Elider:
-    return Elider(label, **kwargs)  # type: ignore[arg-type]
+def elide(label: QLabel, *, mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle, min_width: int = 60) -> Elider:
+    return Elider(label, mode=mode, min_width=min_width)
 
 
 def fit_to_screen(window: QWidget, margin: int = 24) -> None:

@@ -138,7 +138,8 @@ class InputBar(QWidget):
         return self.template.currentData() or "plain"
 
     def language_code(self) -> str | None:
-        return self.language.currentData()
+        code: str | None = self.language.currentData()      # the items' data: a language code, or None (auto)
+        return code
 
     def set_template(self, key: str) -> None:
         index = self.template.findData(key)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -120,7 +120,7 @@ class DropZone(QLabel):
             self._set_hover(True)
             event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(False)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
@@ -208,7 +208,7 @@ class ModelManager(QDialog):
         state.model_loading.connect(lambda p: self._set_status(f"Loading {Path(p).name}…"))
         state.model_loaded.connect(self._on_loaded)
         state.model_failed.connect(lambda _e: self._set_status(""))
-        state.model_unloaded.connect(lambda: (self._set_status("Model unloaded"), self.refresh_local()))
+        state.model_unloaded.connect(self._on_unloaded)
         self.refresh()
 
     def _table(self, headers: list[str]) -> QTableWidget:
@@ -363,6 +363,10 @@ class ModelManager(QDialog):
             show_error(self, exc)
         else:
             self._set_status("GPU offload applies the next time a model is loaded")
+
+    def _on_unloaded(self) -> None:
+        self._set_status("Model unloaded")
+        self.refresh_local()
 
     def _on_loaded(self, info: Any) -> None:
         self._set_status(f"Loaded {getattr(info, 'name', 'model')}")

@@ -92,7 +92,8 @@ def describe_machine(machine: Any) -> str:
 
 def download(row: CatalogRow, *, progress: Callable[[Any], None], cancel: Any) -> Path:
     """huggingface_hub download through core.downloads (disk space, resume, checksum are its job)."""
-    return _core("downloads").download_entry(row.entry, progress=progress, cancel=cancel)
+    dest: Path = _core("downloads").download_entry(row.entry, progress=progress, cancel=cancel)
+    return dest
 
 
 def import_model(path: str) -> Any:
@@ -119,7 +120,7 @@ def local_models() -> list[Any]:
             found[str(path)] = read_model_info(path)
         except UserFacingError as exc:
             log.info("skipping %s: %s", path, exc)
-    for path, info in _imported.items():
-        if Path(path).is_file():
-            found.setdefault(path, info)
+    for imported, info in _imported.items():
+        if Path(imported).is_file():
+            found.setdefault(imported, info)
     return list(found.values())

@@ -168,10 +168,11 @@ class SelfCheckDialog(QDialog):
         self.model_label.style().polish(self.model_label)
         self.models_button.setVisible(missing)
         chat_busy = bool(self.state.worker.busy)
-        running = self.running
+        cancel_event = self.cancel_event
+        running = cancel_event is not None
         self.start_button.setEnabled(not running and self._model_ready() and not chat_busy)
         self.cancel_button.setVisible(running)
-        self.cancel_button.setEnabled(running and not self.cancel_event.is_set())  # type: ignore[union-attr]
+        self.cancel_button.setEnabled(cancel_event is not None and not cancel_event.is_set())
         self.close_button.setEnabled(not running)
         self.form.setEnabled(not running)
         if running:
@@ -302,8 +303,11 @@ class SelfCheckDialog(QDialog):
 
     def fit_height(self) -> None:
         """Grow to show everything at the current width (wrapped labels need height-for-width)."""
-        self.layout().activate()
-        needed = self.layout().totalHeightForWidth(self.width())
+        layout = self.layout()
+        if layout is None:
+            raise RuntimeError("the self-check dialog has no layout")     # __init__ sets one; a bug otherwise
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
         if needed > self.height():
             self.resize(self.width(), needed)
 

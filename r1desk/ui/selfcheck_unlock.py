@@ -5,6 +5,7 @@ and rate limit in ``core.roles.RoleStore``), one per role, with a switch between
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QFrame, QHBoxLayout, QLabel, QRadioButton, QStackedWidget,
@@ -45,7 +46,7 @@ class SelfCheckUnlock(QDialog):
             panel.unlocked.connect(lambda r=role: self._on_unlocked(r))
             self.panels[role] = panel
             self.stack.addWidget(panel)
-            button.toggled.connect(lambda on, r=role: on and self.choose(r))
+            button.toggled.connect(functools.partial(self._on_role_toggled, role))
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(22, 18, 22, 18)
@@ -58,7 +59,14 @@ class SelfCheckUnlock(QDialog):
 
     @property
     def panel(self) -> LockPanel:
-        return self.stack.currentWidget()  # type: ignore[return-value]
+        panel = self.stack.currentWidget()
+        if not isinstance(panel, LockPanel):
+            raise RuntimeError(f"the unlock stack shows a {type(panel).__name__}, not a lock panel")
+        return panel
+
+    def _on_role_toggled(self, role: str, on: bool) -> None:
+        if on:
+            self.choose(role)
 
     def choose(self, role: str) -> None:
         """Show the lock panel of ``role`` (auditor or admin)."""
