@@ -17,8 +17,8 @@ from typing import Any
 from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
-from r1desk.core.events import (ChatEvent, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished, TurnResult,
-                                TurnStarted)
+from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
+                                TurnResult, TurnStarted)
 from r1desk.core.guard.pipeline import GuardStatus
 from r1desk.core.guard.session import GuardSession, TurnGuard
 from r1desk.core.holdback import HoldBack
@@ -241,7 +241,7 @@ class ChatSession:
             yield event
         yield from (hold.poll(guard.judged()) if guard.timed_out else hold.flush())
         stats = generation.stats
-        finish = stats.finish_reason if stats else "error"
+        finish: FinishReason = stats.finish_reason if stats else "error"
         blocked = guard.blocked.is_set()
         if blocked:
             finish = "blocked"
@@ -275,7 +275,7 @@ class _Outcome:
     answer_raw: str = ""
     answer_shown: str = ""
     thinking_shown: str = ""
-    finish: str = "stop"
+    finish: FinishReason = "stop"
     unfinished: bool = False
     blocked: bool = False
     stats: GenStats | None = None
@@ -288,7 +288,7 @@ def _result(o: _Outcome, guard: TurnGuard, model: dict[str, Any], settings: dict
     timings = {k: usage.get(k) for k in ("time_to_first_token_s", "decode_tokens_per_s", "total_s")}
     return TurnResult(
         turn_id=o.turn_id, conversation_id=o.conversation_id, thinking=o.thinking, answer_raw=o.answer_raw,
-        answer_shown=o.answer_shown, thinking_shown=o.thinking_shown, finish_reason=o.finish,  # type: ignore[arg-type]
+        answer_shown=o.answer_shown, thinking_shown=o.thinking_shown, finish_reason=o.finish,
         unfinished_thinking=o.unfinished, blocked=o.blocked, decisions=tuple(guard.decisions()),
         language=guard.language_summary(), usage=usage, timings={**timings, **o.holdback},
         model=model, settings=settings, notices=tuple(Notice("info", n) for n in notices))

@@ -208,7 +208,8 @@ def download(repo_id: str, filename: str, *, expected_sha256: str | None = None,
     DownloadCancelled when ``cancel`` is set, DownloadError for everything else.
     """
     from huggingface_hub import file_download
-    from huggingface_hub.utils import build_hf_headers
+    # huggingface_hub.utils re-exports it lazily, so mypy does not see it as exported
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
     dest_dir = dest_dir or paths.models_dir()
     name = Path(filename).name

@@ -25,7 +25,7 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from r1desk.core.backend import ModelDescription, ModelIdentity
 from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info
@@ -58,6 +58,9 @@ class GenParams:
     repeat_penalty: float = 1.0
 
 
+GenFinish = Literal["stop", "length", "cancelled", "error"]   # why a generation ended
+
+
 @dataclass
 class GenStats:
     prompt_tokens: int
@@ -65,7 +68,7 @@ class GenStats:
     time_to_first_token_s: float | None
     decode_tokens_per_s: float | None
     total_s: float
-    finish_reason: str                # "stop" | "length" | "cancelled" | "error"
+    finish_reason: GenFinish
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,11 +93,10 @@ def _llama() -> Any:
     import llama_cpp
 
     if _native_callback is None:
-        @llama_cpp.llama_log_callback
         def _on_native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
             _native_log.append((level, text.decode("utf-8", errors="replace")))
 
-        _native_callback = _on_native_log
+        _native_callback = llama_cpp.llama_log_callback(_on_native_log)   # the ctypes callback, kept alive here
         llama_cpp.llama_log_set(_native_callback, ctypes.c_void_p(0))
     return llama_cpp
 
@@ -242,7 +244,8 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        return self._require().n_ctx()
+        n: int = self._require().n_ctx()   # llama_cpp ships no types
+        return n
 
     def load(self, path: str | os.PathLike[str], options: LoadOptions | None = None) -> ModelInfo:
         """Validate and load a GGUF (replacing any model already loaded)."""
@@ -315,7 +318,7 @@ class Engine:
         llama_cpp = _llama()
         with self._guard():
             llm = self._require()
-            tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+            tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
             bos = llama_cpp.llama_vocab_bos(vocab)
             if llama_cpp.llama_vocab_get_add_bos(vocab) and bos >= 0 and tokens[:1] != [bos]:
@@ -436,7 +439,7 @@ class Generation:
             pending = ""                 # decoded text held back while it may start a stop string
             completion = 0
             stop_hit = False
-            finish = "cancelled"
+            finish: GenFinish = "cancelled"
             t0 = time.perf_counter()
             t_first: float | None = None
             t_last: float | None = None

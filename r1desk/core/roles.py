@@ -33,10 +33,10 @@ import secrets
 import stat
 import time
 from datetime import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from r1desk import paths
 from r1desk.errors import AccessDeniedError, UserFacingError
@@ -128,7 +128,20 @@ def record_params(record: Any) -> tuple[ScryptParams, bytes, bytes]:
     return params, salt, expected
 
 
-def hash_passphrase(passphrase: str, params: ScryptParams = DEFAULT_PARAMS, salt: bytes | None = None) -> dict:
+class PassphraseRecord(TypedDict):
+    """A stored passphrase hash (JSON in the roles file): scrypt with its cost parameters, base64 salt and hash."""
+
+    algorithm: str
+    n: int
+    r: int
+    p: int
+    dklen: int
+    salt: str
+    hash: str
+
+
+def hash_passphrase(passphrase: str, params: ScryptParams = DEFAULT_PARAMS,
+                    salt: bytes | None = None) -> PassphraseRecord:
     """A self-describing record: algorithm, cost parameters, salt and hash (base64)."""
     validate_params(params)
     salt = salt if salt is not None else secrets.token_bytes(16)
@@ -137,7 +150,7 @@ def hash_passphrase(passphrase: str, params: ScryptParams = DEFAULT_PARAMS, salt
             "salt": base64.b64encode(salt).decode(), "hash": base64.b64encode(digest).decode()}
 
 
-def check_passphrase(passphrase: str, record: dict) -> bool:
+def check_passphrase(passphrase: str, record: Mapping[str, Any]) -> bool:
     """Constant-time comparison against a stored record (its own cost parameters, validated, are used).
 
     A damaged or weak record never verifies."""

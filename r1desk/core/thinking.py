@@ -19,6 +19,7 @@ Decisions, so the view, the guard and the audit log agree:
 from __future__ import annotations
 
 import logging
+from typing import Final, Literal
 
 log = logging.getLogger("r1desk.thinking")
 
@@ -26,8 +27,9 @@ OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 _TAGS = (OPEN_TAG, CLOSE_TAG)
 
-THINKING = "thinking"
-ANSWER = "answer"
+TextChannel = Literal["thinking", "answer"]   # where a piece of the reply goes
+THINKING: Final = "thinking"
+ANSWER: Final = "answer"
 
 _PRE, _IN_THINKING, _IN_ANSWER = "pre", "thinking", "answer"
 
@@ -70,18 +72,18 @@ class ThinkingSplitter:
     def in_thinking(self) -> bool:
         return self._state == _IN_THINKING
 
-    def feed(self, text: str) -> list[tuple[str, str]]:
+    def feed(self, text: str) -> list[tuple[TextChannel, str]]:
         if self.finished:
             raise RuntimeError("ThinkingSplitter.feed() after finish()")
         self._buf += text
-        out: list[tuple[str, str]] = []
+        out: list[tuple[TextChannel, str]] = []
         self._run(out, final=False)
         return _merge(out)
 
-    def finish(self) -> list[tuple[str, str]]:
+    def finish(self) -> list[tuple[TextChannel, str]]:
         if self.finished:
             return []
-        out: list[tuple[str, str]] = []
+        out: list[tuple[TextChannel, str]] = []
         self._run(out, final=True)
         if self._state == _IN_THINKING:
             self.unfinished_thinking = True
@@ -90,7 +92,7 @@ class ThinkingSplitter:
         return _merge(out)
 
     # -- the state machine -------------------------------------------------------------------
-    def _run(self, out: list[tuple[str, str]], final: bool) -> None:
+    def _run(self, out: list[tuple[TextChannel, str]], final: bool) -> None:
         while self._buf:
             if self._state == _PRE:
                 if not self._run_pre(final):
@@ -130,7 +132,7 @@ class ThinkingSplitter:
         self._state = _IN_ANSWER
         return True
 
-    def _emit(self, out: list[tuple[str, str]], text: str) -> None:
+    def _emit(self, out: list[tuple[TextChannel, str]], text: str) -> None:
         if not text:
             return
         if self._state == _IN_THINKING:
@@ -155,8 +157,8 @@ class ThinkingSplitter:
             out.append((ANSWER, text))
 
 
-def _merge(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    merged: list[tuple[str, str]] = []
+def _merge(pieces: list[tuple[TextChannel, str]]) -> list[tuple[TextChannel, str]]:
+    merged: list[tuple[TextChannel, str]] = []
     for channel, text in pieces:
         if merged and merged[-1][0] == channel:
             merged[-1] = (channel, merged[-1][1] + text)

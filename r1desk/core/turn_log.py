@@ -131,7 +131,8 @@ def turn_result_dict(result: TurnResult) -> dict[str, Any]:
 
 def as_dict(obj: Any) -> dict[str, Any]:
     if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if is_dataclass(obj):
-        return asdict(obj)  # type: ignore[arg-type]
+        converted: dict[str, Any] = obj.to_dict()
+        return converted
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
     return dict(obj)

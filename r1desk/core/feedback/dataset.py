@@ -113,9 +113,9 @@ def from_turns(turns: Iterable[dict[str, Any]]) -> list[Example]:
             continue
         for d in flagged:
             add(d["channel"], d.get("text") or "", label)
-        channel = t.get("review_channel")
-        for ch in ((channel,) if channel in CHANNELS else LABEL_CHANNELS[label]):
-            if not flagged or channel in CHANNELS:
+        review_channel = t.get("review_channel")
+        for ch in ((review_channel,) if review_channel in CHANNELS else LABEL_CHANNELS[label]):
+            if not flagged or review_channel in CHANNELS:
                 add(ch, texts[ch], label)
     return out
 

@@ -50,8 +50,8 @@ def bounds(period_id: str) -> tuple[str, str, str]:
     """(cadence, start, end) of "2026-W48" (ISO week) or "2026-11" (month), UTC, end exclusive."""
     try:
         if "-W" in period_id:
-            year, week = period_id.split("-W")
-            start = datetime.fromisocalendar(int(year), int(week), 1).replace(tzinfo=timezone.utc)
+            year_text, week_text = period_id.split("-W")
+            start = datetime.fromisocalendar(int(year_text), int(week_text), 1).replace(tzinfo=timezone.utc)
             return "weekly", _ts(start), _ts(start + timedelta(days=7))
         year, month = (int(x) for x in period_id.split("-"))
         start = datetime(year, month, 1, tzinfo=timezone.utc)

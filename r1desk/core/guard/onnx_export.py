@@ -78,7 +78,7 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
     from detoxify import Detoxify
 
     checkpoint, hf_dir = weights.require(model_type, root)
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated there
     started = time.perf_counter()
     try:
         detox = Detoxify(model_type, checkpoint=str(checkpoint), huggingface_config_path=str(hf_dir),

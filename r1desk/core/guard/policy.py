@@ -16,7 +16,8 @@ from typing import Any
 from r1desk.core.guard.classifier import REGISTRY, Rule
 from r1desk.core.guard.config import GuardConfig
 from r1desk.vocabulary import CHANNEL_ACTIONS
-from r1desk.vocabulary import ACTIONS as ACTIONS, CHANNELS as CHANNELS, Action as Action, severity as severity  # re-exported
+from r1desk.vocabulary import ACTIONS as ACTIONS, CHANNELS as CHANNELS  # re-exported
+from r1desk.vocabulary import Action as Action, severity as severity  # re-exported
 from r1desk.vocabulary import strongest as strongest_of
 
 

@@ -121,7 +121,8 @@ class DetoxifyScorer:
             import transformers
             from detoxify import Detoxify
 
-            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated in transformers
+            # unannotated in transformers
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             if self.num_threads > 0:
                 torch.set_num_threads(self.num_threads)
             device = self.device
@@ -138,7 +139,7 @@ class DetoxifyScorer:
                     hint=f"re-import it with `r1desk classify --import-weights {self.model_type} ...`") from None
             model.model.eval()
             if self.quantize and device == "cpu":
-                model.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]  # unannotated in torch
+                model.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]  # torch: untyped
                     model.model, {torch.nn.Linear}, dtype=torch.qint8)
                 self.name = f"detoxify-{self.model_type}-int8"
             self.labels = tuple(label for label in (LABEL_ALIASES.get(c, c) for c in model.class_names)

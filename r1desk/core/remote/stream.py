@@ -21,7 +21,7 @@ import time
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from r1desk.core.engine import GenParams, GenStats
+from r1desk.core.engine import GenFinish, GenParams, GenStats
 from r1desk.core.remote.http import RemoteError, Response, request, snippet
 from r1desk.core.thinking import CLOSE_TAG, OPEN_TAG
 
@@ -154,7 +154,7 @@ class RemoteStream:
         t0 = time.perf_counter()
         t_first: float | None = None
         t_last: float | None = None
-        finish = "error"
+        finish: GenFinish = "error"
         done = threading.Event()
         try:
             if self.cancel.is_set() or self._closed:
