@@ -18,10 +18,11 @@ from typing import Literal
 from r1desk.core.events import Checking, Delta
 
 Channel = Literal["thinking", "answer"]
+_CHANNELS: tuple[Channel, ...] = ("thinking", "answer")
 
 
 class HoldBack:
-    def __init__(self, held: set[str], judged_upto: Callable[[str], int], cut: Callable[[str], int],
+    def __init__(self, held: set[Channel], judged_upto: Callable[[str], int], cut: Callable[[str], int],
                  clock: Callable[[], float] = time.perf_counter) -> None:
         """``held``: channels to hold; ``judged_upto(ch)``: how far ``ch`` is judged; ``cut(ch)``: where a
         block ends what may ever be shown of ``ch`` (its length when there is none)."""
@@ -56,12 +57,12 @@ class HoldBack:
     def flush(self) -> list[Delta | Checking]:
         """The turn is over and everything was judged: release the rest (never past a block)."""
         out: list[Delta | Checking] = []
-        for channel in ("thinking", "answer"):
+        for channel in _CHANNELS:
             out += self._release(channel, len(self.raw[channel]))
             out += self._checking_event(channel)
         return out
 
-    def _release(self, channel: str, limit: int) -> list[Delta | Checking]:
+    def _release(self, channel: Channel, limit: int) -> list[Delta | Checking]:
         end = min(limit, len(self.raw[channel]), self.cut(channel))
         start = self.released[channel]
         if end <= start:
@@ -77,9 +78,9 @@ class HoldBack:
             previous = offset
         if arrivals and end > previous:               # part of a piece released (a sentence ended inside it)
             self.latencies.append((end - previous, now - arrivals[0][1]))
-        return [Delta(channel, self.raw[channel][start:end])]  # type: ignore[arg-type]
+        return [Delta(channel, self.raw[channel][start:end])]
 
-    def _checking_event(self, channel: str) -> list[Delta | Checking]:
+    def _checking_event(self, channel: Channel) -> list[Delta | Checking]:
         if channel not in self.held:
             return []
         waiting = len(self.raw[channel]) - self.released[channel]
@@ -89,7 +90,7 @@ class HoldBack:
             self._checking[channel] = waiting
             return []                                 # still checking: one event when it starts and ends
         self._checking[channel] = waiting
-        return [Checking(channel, max(0, waiting))]  # type: ignore[arg-type]
+        return [Checking(channel, max(0, waiting))]
 
     def percentiles(self) -> dict[str, float | None]:
         """Display latency p50/p95 in seconds, weighted by characters (None when nothing was held)."""

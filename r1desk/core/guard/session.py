@@ -19,6 +19,7 @@ from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.langid import LangId
 from r1desk.core.guard.pipeline import GuardEvent, GuardPipeline, GuardStatus, block_notice
 from r1desk.core.guard.policy import Decision, Policy
+from r1desk.core.thinking import TextChannel
 
 log = logging.getLogger("r1desk.guard")
 
@@ -90,9 +91,10 @@ class TurnGuard:
                 self._reports.append(e)
         return events
 
-    def held_channels(self) -> set[str]:
+    def held_channels(self) -> set[TextChannel]:
         """The generated channels whose text waits for the guard's judgement before it is shown."""
-        return {ch for ch in ("thinking", "answer") if self.pipeline.can_withhold(ch)}
+        generated: tuple[TextChannel, ...] = ("thinking", "answer")
+        return {ch for ch in generated if self.pipeline.can_withhold(ch)}
 
     def judged(self) -> dict[str, int]:
         """How far each generated channel has been judged (read before ``poll()``: core.holdback)."""
