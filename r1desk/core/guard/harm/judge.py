@@ -243,7 +243,9 @@ class GuardModelJudge:
         context = {"messages": messages, "add_generation_prompt": True, "bos_token": self._bos,
                    "eos_token": self._eos, **profile.template_variables(risk)}
         expected = len(messages)
-        for source, template in (("gguf", self._template), ("builtin", profile.builtin_template)):
+        templates: tuple[tuple[Literal["gguf", "builtin"], str | None], ...] = (
+            ("gguf", self._template), ("builtin", profile.builtin_template))
+        for source, template in templates:
             if not template:
                 continue
             try:
@@ -252,7 +254,7 @@ class GuardModelJudge:
                 log.warning("%s chat template of %s failed (%s); trying the next", source, self.path.name, exc)
                 continue
             if out.count(_OPEN) == expected and out.count(_CLOSE) == expected:
-                return out, source  # type: ignore[return-value]
+                return out, source
             log.warning("%s chat template of %s did not render every judged text once; trying the next",
                         source, self.path.name)
         raise ClassifierUnavailableError(f"the chat template of {self.path.name} cannot render a guard prompt")
