@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QDialog, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from r1desk.ui.app_state import AppState
@@ -295,6 +295,9 @@ class MainWindow(QMainWindow):
                     self.state.retry_unsaved()
                 else:
                     self.state.discard_unsaved()
+            for dialog in self.findChildren(QDialog):     # the model manager, the self-check: quitting closes them
+                if dialog.isVisible():
+                    dialog.close()
         event.accept()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import re
 import shutil
 import threading
@@ -44,11 +45,16 @@ def make_gguf(path: Path, rows: int = 256) -> Path:
 
 
 class FakeHub(http.server.ThreadingHTTPServer):
-    """Serves files at /<repo>/resolve/<rev>/<name> like the Hub: LFS headers, Range support."""
+    """Serves files at /<repo>/resolve/<rev>/<name> like the Hub: LFS headers, Range support.
 
-    daemon_threads = True
+    Closing it also ends the handler threads that wait on kept-alive client connections (the test suite
+    fails a test that leaves threads running)."""
+
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, files: dict[str, bytes]) -> None:
+        self.open_sockets: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), _Handler)
         self.files = files
         self.sha_override: dict[str, str] = {}
@@ -57,6 +63,18 @@ class FakeHub(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         pass  # a client that cancels mid-body resets the connection: expected here
+
+    def process_request(self, request, client_address) -> None:
+        self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def server_close(self) -> None:
+        for sock in list(self.open_sockets):      # wake handlers blocked reading the next kept-alive request
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        super().server_close()                    # joins the handler threads (block_on_close)
 
     @property
     def endpoint(self) -> str:

@@ -64,3 +64,13 @@ def test_import_good_file_loads_it_and_it_is_reopened_next_start(qtbot, make_win
     with qtbot.waitSignal(second.state.model_loaded, timeout=60000):
         assert reopen_last_model(second.state)
     assert str(second.state.model_info.path) == str(info.path)
+
+
+def test_closing_the_main_window_closes_the_model_manager(qtbot, make_window):
+    """Quitting must not leave the model manager open (it would keep the app running)."""
+    window = make_window()
+    window.open_model_manager()
+    manager = window._model_manager
+    assert manager is not None and manager.isVisible()
+    window.close()
+    assert not manager.isVisible()
