@@ -153,7 +153,7 @@ class GuardSettings:
                                      description="A guard-model GGUF (Qwen3Guard-Gen, Llama Guard 3, Granite "
                                                  "Guardian) that judges harm in the prompt, the thinking and the "
                                                  "answer; none: the harm filter is not installed (toxicity only).")
-    harm_threads: int = setting(2, title="Guard model threads", minimum=1, maximum=256,
+    harm_threads: int = setting(1, title="Guard model threads", minimum=1, maximum=256,
                                 description="CPU threads for the guard model; it shares the cores with the chat "
                                             "model (bench/bench_harm.py measures the cost).")
     harm_gpu_layers: int = setting(0, title="Guard model GPU layers", minimum=-1, maximum=1000,
