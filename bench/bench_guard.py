@@ -48,7 +48,9 @@ from r1desk.core.chat import ChatSession, TurnRequest  # noqa: E402
 from r1desk.core.engine import Engine, GenParams, LoadOptions  # noqa: E402
 from r1desk.core.events import Delta, TurnFinished  # noqa: E402
 from r1desk.core.guard.pipeline import GuardPipeline  # noqa: E402
+from r1desk.core.guard.policy import Policy  # noqa: E402
 from r1desk.core.guard.session import GuardSession  # noqa: E402
+from r1desk.core.guard.toxicity import ToxicityClassifier  # noqa: E402
 from r1desk.core.guard.toxicity import DetoxifyScorer  # noqa: E402
 from r1desk.core.prompts import PromptRequest, build_prompt  # noqa: E402
 from r1desk.settings import Settings  # noqa: E402
@@ -181,11 +183,10 @@ class TimedSession(GuardSession):
         self.inline, self.nice = inline, nice
         self.pipelines: list[TimedPipeline] = []
 
-    def _pipeline(self, settings: Any, target: str | None) -> GuardPipeline:
-        pipe = TimedPipeline(settings.policy(), self.scorer, self.langid, target, multilingual=None,
-                             window_segments=settings.guard.window_segments,
-                             max_segment_chars=settings.guard.max_segment_chars,
-                             language_action=settings.language.action, min_share=settings.language.min_share)
+    def _pipeline(self, config: Any, target: str | None) -> GuardPipeline:
+        pipe = TimedPipeline(Policy.from_config(config), self.classifiers, self.langid, target,
+                             window_segments=config.window_segments, max_segment_chars=config.max_segment_chars,
+                             language_action=config.language_action, min_share=config.min_share)
         pipe.inline, pipe.worker_nice = self.inline, self.nice
         self.pipelines.append(pipe)
         return pipe
@@ -312,10 +313,10 @@ def main(argv: list[str] | None = None) -> int:
             key = f"{cfg['model']}-{cfg.get('int8', False)}"
             if key not in scorers:
                 scorers[key] = make_scorer(cfg)
-            guard = TimedSession(settings, scorer=scorers[key], inline=bool(cfg.get("inline")),
-                                 nice=int(cfg.get("nice", 0)))
-            session = ChatSession(prose if mode == "realistic" else engine, audit=audit, settings=settings,
-                                  guard=guard)
+            guard = TimedSession(settings.guard_config(), classifiers=[ToxicityClassifier(scorers[key])],
+                                 inline=bool(cfg.get("inline")), nice=int(cfg.get("nice", 0)))
+            session = ChatSession(prose if mode == "realistic" else engine, audit=audit,
+                                  config=settings.chat_config(), guard=guard)
             raws, guardeds = [], []
             for _ in range(repeats):  # interleaved: raw, guarded, raw, guarded ...
                 raws.append(raw_run(engine, prompt, params))
