@@ -148,3 +148,48 @@ def test_a_conversion_made_elsewhere_installs_without_torch(converted, tmp_path,
     assert set(OnnxDetoxifyScorer("original", convert=False).score(["hello"])[0]) >= {"toxicity", "insult"}
     with pytest.raises(ClassifierUnavailableError, match="not an ONNX conversion"):
         import_onnx("multilingual", copy)                # meta says 'original'
+
+
+def build_tiny_xlmr(dest: Path) -> tuple[Path, Path]:
+    """A tiny random-weight XLM-RoBERTa Detoxify checkpoint ('multilingual' format: no token_type_ids,
+    a SentencePiece-style unigram tokenizer, positions offset by the padding index)."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from tests.fixtures.classifiers import _WORDS, UNBIASED_CLASSES
+
+    hf = dest / "hf"
+    hf.mkdir(parents=True)
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizers.NFKC(), pre_tokenizers.Metaspace(), decoders.Metaspace()
+    tok.train_from_iterator([" ".join(_WORDS)] * 20 + ["bonjour ça va très bien merci", "hola qué tal"] * 10,
+                            trainers.UnigramTrainer(vocab_size=300, unk_token="<unk>",
+                                                    special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]))
+    fast = transformers.XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                                unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                                cls_token="<s>", sep_token="</s>", model_max_length=64)
+    fast.save_pretrained(hf)
+    config = transformers.XLMRobertaConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2,
+                                           num_attention_heads=2, intermediate_size=64, max_position_embeddings=66,
+                                           num_labels=len(UNBIASED_CLASSES), pad_token_id=fast.pad_token_id)
+    config.save_pretrained(hf)
+    torch.manual_seed(0)
+    model = transformers.XLMRobertaForSequenceClassification(config)
+    ckpt = dest / "tiny-xlmr.ckpt"
+    torch.save({"config": {"name": "tiny-xlmr", "arch": {"type": "XLMR", "args": {
+        "num_classes": len(UNBIASED_CLASSES), "model_type": "xlm-roberta-base",
+        "model_name": "XLMRobertaForSequenceClassification", "tokenizer_name": "XLMRobertaTokenizer"}},
+        "dataset": {"type": "JigsawDataMultilingualToxicComments", "args": {"classes": UNBIASED_CLASSES}}},
+        "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}, str(ckpt))
+    return ckpt, hf
+
+
+def test_an_xlm_roberta_shaped_multilingual_model_converts(tmp_path):
+    onnx_export.import_and_convert("multilingual", *build_tiny_xlmr(tmp_path))
+    meta = json.loads((onnx_folder("multilingual") / "meta.json").read_text())
+    assert meta["inputs"] == ["input_ids", "attention_mask"] and meta["pad_id"] == 1 and meta["max_length"] == 64
+    texts = ["hello world", "bonjour ça va très bien", "hola qué tal " * 40, "x"]  # the third is truncated
+    onnx = OnnxDetoxifyScorer("multilingual", quantize=False)
+    assert onnx.languages >= {"fr", "es"}
+    assert max_diff(onnx.score(texts), DetoxifyScorer("multilingual").score(texts)) < 1e-5
