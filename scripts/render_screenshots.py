@@ -77,7 +77,7 @@ class _Decision:
 
 def _Status():  # noqa: N802 - the typed guard status the session reports: every filter active
     from r1desk.core.guard.classifier import ClassifierStatus, State
-    from r1desk.core.guard.pipeline import GuardStatus
+    from r1desk.core.guard.status import GuardStatus
 
     status = GuardStatus()
     status.classifiers["toxicity"] = ClassifierStatus("toxicity", "Toxicity filter", State.ACTIVE, "original")

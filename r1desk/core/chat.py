@@ -19,7 +19,7 @@ from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
 from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
                                 TurnResult, TurnStarted)
-from r1desk.core.guard.pipeline import GuardStatus
+from r1desk.core.guard.status import GuardStatus
 from r1desk.core.guard.policy import Decision
 from r1desk.core.guard.session import GuardSession, TurnGuard
 from r1desk.core.holdback import HoldBack

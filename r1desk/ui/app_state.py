@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from r1desk.core.backend import BackendConfig, InferenceBackend
     from r1desk.core.chat import ChatSession
     from r1desk.core.gguf_info import ModelInfo
-    from r1desk.core.guard.pipeline import GuardStatus
+    from r1desk.core.guard.status import GuardStatus
     from r1desk.settings import RemoteSettings, Settings
 
 log = logging.getLogger("r1desk.ui")

@@ -20,7 +20,7 @@ from r1desk.ui.tasks import error_text
 from r1desk.ui.weights_panel import WeightsPanel, configured_types, default_installer
 
 if TYPE_CHECKING:
-    from r1desk.core.guard.pipeline import GuardStatus
+    from r1desk.core.guard.status import GuardStatus
 
 log = logging.getLogger("r1desk.ui")
 

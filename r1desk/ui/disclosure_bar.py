@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from r1desk.core.backend import ModelDescription
 from r1desk.core.gguf_info import ModelInfo, shown_text
 from r1desk.core.guard.classifier import State
-from r1desk.core.guard.pipeline import GuardStatus
+from r1desk.core.guard.status import GuardStatus
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from r1desk.core.guard.classifier import ClassifierStatus, State
-from r1desk.core.guard.pipeline import GuardStatus
+from r1desk.core.guard.status import GuardStatus
 from r1desk.ui.disclosure_bar import describe_guard_status
 
 

@@ -1,10 +1,10 @@
 """GuardPipeline: moderates the prompt (before generation) and the thinking/answer streams (while they
 are generated) and measures the language lock.
 
-Threading: ``feed()`` runs on the generation thread and only segments text and enqueues; one worker
-thread drains the queue in batches (so it falls at most about one segment behind even when the
-classifier is slower than decoding), scores each finished segment plus a rolling window of the last
-few, applies the policy and queues events. The chat loop checks ``blocked`` (a threading.Event)
+Threading: ``feed()`` runs on the generation thread and only segments text and enqueues; the
+``core.guard.worker.ScoringWorker`` thread judges the queued segments in batches with every registered
+classifier (segments, rolling windows, chunks), applies the policy and queues events. The status it reports
+lives in ``core.guard.status``. The chat loop checks ``blocked`` (a threading.Event)
 between tokens, drains ``poll()`` as it goes and calls ``finish()`` at the end.
 
 Events are core.events objects: GuardDecision (every flag/redact/block), Redacted, Blocked,
@@ -14,9 +14,6 @@ Notice (classifier_unavailable, coverage_limited, language_mixing, language_anno
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,62 +26,14 @@ from r1desk.core.guard.classifier import Classifier, ClassifierStatus, Granulari
 from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.policy import Decision, Policy, severity, strongest as strongest  # re-exported
 from r1desk.core.guard.segmenter import Segment, Segmenter
+from r1desk.core.guard.status import GuardStatus
+from r1desk.core.guard.worker import WORKER_NICE, ScoringWorker
 from r1desk.errors import ClassifierUnavailableError
 
 log = logging.getLogger("r1desk.guard")
 _LOGGED_UNAVAILABLE: set[str] = set()   # reasons already logged by this process
 
 GuardEvent = Union[GuardDecision, Redacted, Blocked, Notice, LanguageReport]
-_STOP = object()
-# Scheduling priority (nice) of the scoring worker thread, Linux only. On a small machine the
-# classifier competes with llama.cpp's decode threads for the same cores; a lower priority lets
-# decoding win while the classifier still gets the few per cent of one core it needs
-# (bench/bench_guard.py measures decode rate and moderation lag with and without it).
-WORKER_NICE = 5
-
-
-@dataclass
-class GuardStatus:
-    """Which filters are active, for the disclosure bar and the audit log. Never silently off: a
-    classifier that is not in ``classifiers`` is reported as unavailable, never as active."""
-
-    classifiers: dict[str, ClassifierStatus] = field(default_factory=dict)
-    language: str = "active"  # active | unavailable | off
-    target_language: str | None = None
-    coverage_limited: list[str] = field(default_factory=list)  # languages a classifier does not cover well
-    messages: list[str] = field(default_factory=list)
-
-    def state_of(self, name: str) -> State:
-        found = self.classifiers.get(name)
-        return found.state if found is not None else State.UNAVAILABLE
-
-    @property
-    def toxicity(self) -> str:
-        """The Detoxify classifier's state (as a word), "unavailable" when there is none."""
-        return self.state_of("toxicity").value
-
-    @property
-    def toxicity_model(self) -> str | None:
-        found = self.classifiers.get("toxicity")
-        return found.model if found is not None else None
-
-    def summary(self) -> str:
-        parts = [f"{st.title.lower()} {st.state.value}" + (f" ({st.model})" if st.model else "")
-                 + (f": {st.message}" if st.message and st.state is not State.ACTIVE else "")
-                 for st in self.classifiers.values()]
-        if not self.classifiers:
-            parts.append("no content filter configured")
-        parts.append(f"language lock {self.language}" + (f" ({self.target_language})" if self.target_language
-                                                          else ""))
-        if self.coverage_limited:
-            parts.append("coverage limited for " + ", ".join(self.coverage_limited))
-        return "; ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"classifiers": {n: st.to_dict() for n, st in self.classifiers.items()},
-                "toxicity": self.toxicity, "toxicity_model": self.toxicity_model, "language": self.language,
-                "target_language": self.target_language, "coverage_limited": list(self.coverage_limited),
-                "messages": list(self.messages)}
 
 
 def redaction_notice(decision: Decision) -> str:
@@ -111,6 +60,10 @@ class _Job:
 
 
 class GuardPipeline:
+    """Moderates the prompt (before generation) and the thinking/answer streams (as they are generated):
+    segments text, routes it to the registered classifiers (on a ScoringWorker thread), applies the policy,
+    measures the language lock and hands out events."""
+
     def __init__(self, policy: Policy, classifiers: list[Classifier], langid: LangId | None,
                  target_language: str | None, *, window_segments: int = 3, max_segment_chars: int = 400,
                  language_action: str = "flag", min_share: float = 0.9, enabled: bool = True,
@@ -137,10 +90,7 @@ class GuardPipeline:
                                                    for ch in ("prompt", "thinking", "answer")}
         self._events: list[GuardEvent] = []
         self._events_lock = threading.Lock()
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._worker: threading.Thread | None = None
+        self._worker: ScoringWorker | None = None
         self._notified: set[str] = set()
         self._prepared = False
         self._active: list[Classifier] = list(self.classifiers)
@@ -244,8 +194,8 @@ class GuardPipeline:
 
     def close(self) -> None:
         """Stop the worker without waiting for pending segments (cancel, window closed)."""
-        if self._worker is not None and self._worker.is_alive():
-            self._queue.put(_STOP)
+        if self._worker is not None:
+            self._worker.stop()
 
     def classify(self, channel: str, text: str) -> list[Decision]:
         """Score a whole text synchronously as if it were ``channel`` (``r1desk classify``, the admin view)."""
@@ -267,8 +217,7 @@ class GuardPipeline:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every fed segment has been scored (tests, benchmarks); False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
+        return self._worker.wait_idle(timeout) if self._worker is not None else True
 
     @property
     def target_language(self) -> str | None:
@@ -290,50 +239,19 @@ class GuardPipeline:
 
     def _enqueue(self, segments: list[Segment]) -> None:
         if self._worker is None:
-            self._worker = threading.Thread(target=self._run, name="r1desk-guard", daemon=True)
-            self._worker.start()
-        with self._idle:
-            self._pending += len(segments)
-        for s in segments:
-            self._queue.put(s)
+            self._worker = ScoringWorker(self._process_batch, nice=self.worker_nice, on_error=self._on_worker_error)
+        self._worker.put(segments)
 
-    def _lower_priority(self) -> None:
-        """Give the worker thread (only it: Linux niceness is per thread) a lower priority."""
-        if self.worker_nice <= 0 or not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
-            return
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.worker_nice)
-        except OSError as exc:  # a sandbox may forbid it; scoring still works at normal priority
-            log.debug("could not lower the guard worker's priority: %s", exc)
+    def _process_batch(self, segments: list[Segment]) -> None:
+        """On the worker: judge a batch, then move each channel's judged boundary (read by hold-back)."""
+        self._process(segments, text_of={ch: s.text for ch, s in self._segmenters.items()})
+        for seg in segments:
+            if seg.channel in self.judged_upto:
+                self.judged_upto[seg.channel] = max(self.judged_upto[seg.channel], seg.end)
 
-    def _run(self) -> None:
-        self._lower_priority()
-        while True:
-            item = self._queue.get()
-            batch = [item]
-            while True:  # take everything already waiting: one batched classifier call
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(b is _STOP for b in batch)
-            segs = [b for b in batch if b is not _STOP]
-            try:
-                if segs:
-                    self._process(segs, text_of={ch: s.text for ch, s in self._segmenters.items()})
-                    for seg in segs:
-                        if seg.channel in self.judged_upto:
-                            self.judged_upto[seg.channel] = max(self.judged_upto[seg.channel], seg.end)
-            except Exception:  # a bug: keep the guard honest about it rather than dying silently
-                log.exception("guard worker failed on %d segments", len(segs))
-                for classifier in list(self._active):
-                    self._mark_unavailable(classifier, "internal error while scoring (see the log)")
-            finally:
-                with self._idle:
-                    self._pending -= len(segs)
-                    self._idle.notify_all()
-            if stop:
-                return
+    def _on_worker_error(self) -> None:
+        for classifier in list(self._active):
+            self._mark_unavailable(classifier, "internal error while scoring (see the log)")
 
     def poll(self) -> list[GuardEvent]:
         with self._events_lock:
@@ -345,12 +263,9 @@ class GuardPipeline:
         tails = [s for seg in self._segmenters.values() for s in seg.flush()]
         if tails:
             self._enqueue(tails)
-        with self._idle:
-            done = self._idle.wait_for(lambda: self._pending <= 0, timeout=timeout)
+        done = self.wait_idle(timeout)
         if self._worker is not None:
-            self._queue.put(_STOP)
-            if done:
-                self._worker.join(timeout)
+            self._worker.stop(join_timeout=timeout if done else None)
         self.timed_out = not done
         if not done:
             self._notice_once("timeout", "guard_timeout", "The last segments were not scored in time; "

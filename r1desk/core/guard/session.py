@@ -17,7 +17,8 @@ from r1desk.core.events import Blocked, LanguageReport, Notice, Redacted
 from r1desk.core.guard.classifier import REGISTRY, Classifier, ClassifierStatus, State
 from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.langid import LangId
-from r1desk.core.guard.pipeline import GuardEvent, GuardPipeline, GuardStatus, block_notice
+from r1desk.core.guard.pipeline import GuardEvent, GuardPipeline, block_notice
+from r1desk.core.guard.status import GuardStatus
 from r1desk.core.guard.policy import Decision, Policy
 from r1desk.core.thinking import TextChannel
 
