@@ -3,6 +3,8 @@
     r1desk models info PATH [--json] [--sha256]   what a GGUF is (read from its header)
     r1desk models list [--json]                   the models in r1desk's models folder
     r1desk models import PATH [--copy]            validate a GGUF, then hard-link or copy it in
+    r1desk models catalog [--json]                the R1 models to download: fit, speed, ★ (cli/models_catalog.py)
+    r1desk models download ID [--json]            download one: progress, resume, sha256 check
     r1desk models guard list|download|import|use|off|remove    the harm filter's guard model (cli/models_guard.py)
 
 A bad file is a ModelFileError: main() prints its one line and exits 2.
@@ -56,8 +58,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="always copy (default: hard-link when on the same disk, else copy)")
     imp.set_defaults(func=run_import)
 
-    from r1desk.cli import models_guard
+    from r1desk.cli import models_catalog, models_guard
 
+    models_catalog.register(sub)
     models_guard.register(sub)
 
 

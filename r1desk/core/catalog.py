@@ -1,5 +1,8 @@
 """The models r1desk offers to download: the DeepSeek-R1 distills in common quantisations.
 
+DeepSeek-R1-0528-Qwen3-8B (May 2025, the newest distill) has its own usage recommendations (a system
+prompt is accepted, no forced ``<think>``); core.prompts.model_recipe detects it from the file itself.
+
 Files come from bartowski's GGUF conversions on Hugging Face (llama.cpp imatrix quants, one file
 per quantisation up to 50 GB). Sizes are the published sizes rounded to 10 MB, so they are marked
 ``size_is_estimate``: the downloader always takes the exact size and the LFS sha256 from the Hub
@@ -91,13 +94,18 @@ def _model(key: str, title: str, family: str, parameters: int, layers: int, kv_h
                      hf_repo=f"bartowski/{stem}-GGUF", file_stem=stem, max_context=max_context)
 
 
+QWEN3_8B_0528 = BaseModel(
+    key="r1-0528-qwen3-8b", title="DeepSeek-R1-0528 Qwen3 8B", family="Qwen",
+    parameters=8_190_735_360, layers=36, kv_heads=8, head_dim=128,
+    hf_repo="bartowski/deepseek-ai_DeepSeek-R1-0528-Qwen3-8B-GGUF",
+    file_stem="deepseek-ai_DeepSeek-R1-0528-Qwen3-8B", max_context=131072)
 QWEN_1_5B = _model("r1-qwen-1.5b", "Qwen 1.5B", "Qwen", 1_777_088_000, 28, 2, 131072)
 QWEN_7B = _model("r1-qwen-7b", "Qwen 7B", "Qwen", 7_615_616_512, 28, 4, 131072)
 LLAMA_8B = _model("r1-llama-8b", "Llama 8B", "Llama", 8_030_261_248, 32, 8, 131072)
 QWEN_14B = _model("r1-qwen-14b", "Qwen 14B", "Qwen", 14_770_033_664, 48, 8, 131072)
 QWEN_32B = _model("r1-qwen-32b", "Qwen 32B", "Qwen", 32_763_876_352, 64, 8, 131072)
 LLAMA_70B = _model("r1-llama-70b", "Llama 70B", "Llama", 70_553_706_496, 80, 8, 131072)
-BASE_MODELS = (QWEN_1_5B, QWEN_7B, LLAMA_8B, QWEN_14B, QWEN_32B, LLAMA_70B)
+BASE_MODELS = (QWEN_1_5B, QWEN_7B, LLAMA_8B, QWEN3_8B_0528, QWEN_14B, QWEN_32B, LLAMA_70B)
 
 _GB = 1_000_000_000
 # Published file sizes (decimal GB, as the Hub lists them); Llama 70B Q8_0 (75 GB) ships split
@@ -106,6 +114,7 @@ _PUBLISHED = {
     QWEN_1_5B: {"Q4_K_M": 1.12, "Q5_K_M": 1.29, "Q8_0": 1.89, "F16": 3.56},
     QWEN_7B: {"Q4_K_M": 4.68, "Q5_K_M": 5.44, "Q8_0": 8.10, "F16": 15.24},
     LLAMA_8B: {"Q4_K_M": 4.92, "Q5_K_M": 5.73, "Q8_0": 8.54, "F16": 16.07},
+    QWEN3_8B_0528: {"Q4_K_M": 5.03, "Q5_K_M": 5.85, "Q8_0": 8.71},
     QWEN_14B: {"Q4_K_M": 8.99, "Q5_K_M": 10.51, "Q8_0": 15.70},
     QWEN_32B: {"Q4_K_M": 19.85, "Q5_K_M": 23.26, "Q8_0": 34.82},
     LLAMA_70B: {"Q4_K_M": 42.52, "Q5_K_M": 49.95},

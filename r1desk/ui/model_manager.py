@@ -34,11 +34,11 @@ def human_size(n: int | float | None) -> str:
     if not n:
         return "—"
     value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):     # one unit family, as the tooltips (core.hardware)
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KiB") else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} TB"
+    return f"{value:.1f} TiB"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -156,7 +156,7 @@ class ModelManager(QDialog):
         layout.addLayout(header)
         self.tabs = QTabWidget(self)
         self.catalog_table = self._table(["Model", "Quantisation", "File size", "Memory needed", "This computer",
-                                          ""])
+                                          "Expected speed", ""])
         self.local_table = self._table(["Model", "Quantisation", "Size", "File", ""])
         file_column = self.local_table.horizontalHeader()
         file_column.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)   # not as wide as the name
@@ -246,7 +246,8 @@ class ModelManager(QDialog):
         for i, row in enumerate(rows):
             title = QTableWidgetItem(("★ " if row.recommended else "") + row.title)
             if row.recommended:
-                title.setToolTip("Recommended for this computer: the largest model that fits")
+                title.setToolTip("Recommended for this computer: the largest model that fits and runs at a "
+                                 "usable speed")
             table.setItem(i, 0, title)
             table.setItem(i, 1, QTableWidgetItem(row.quant))
             table.setItem(i, 2, QTableWidgetItem(human_size(row.size_bytes)))
@@ -255,6 +256,9 @@ class ModelManager(QDialog):
             fit.setToolTip(row.fit_reason)
             set_chip(fit, FIT_CHIP.get(row.fit, "muted"))
             table.setCellWidget(i, 4, _centered(fit))
+            speed = QTableWidgetItem(row.speed)
+            speed.setToolTip(row.speed_reason)
+            table.setItem(i, 5, speed)
             if row.local_path:
                 button = QPushButton("Load", table)
                 button.clicked.connect(lambda _c=False, p=row.local_path: self.load(p))
@@ -262,7 +266,7 @@ class ModelManager(QDialog):
                 button = QPushButton("Resume download" if row.partial else "Download", table)
                 button.setProperty("primary", "true" if row.recommended else "false")
                 button.clicked.connect(lambda _c=False, r=row: self.download(r))
-            table.setCellWidget(i, 5, _centered(button))
+            table.setCellWidget(i, 6, _centered(button))
 
     def _fill_local(self, models: list[Any]) -> None:
         table = self.local_table

@@ -33,6 +33,8 @@ class CatalogRow:
     entry: Any               # the core catalog entry, handed back to core.downloads
     recommended: bool = False
     partial: bool = False    # a partial download exists: the button says Resume
+    speed: str = "—"         # expected tokens/s, short ("~8.5 tok/s")
+    speed_reason: str = ""
 
 
 def _core(name: str) -> Any:
@@ -53,29 +55,25 @@ def _field(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def machine_and_catalog(n_ctx: int | None = None) -> tuple[Any, list[CatalogRow]]:
-    """This machine's memory and the R1 catalog labelled fits/tight/won't fit (core.hardware decides)."""
+    """This machine's memory (and measured bandwidth, cached) and the R1 catalog labelled fits/tight/won't
+    fit with an expected speed (core.hardware.assess decides; `r1desk models catalog` shows the same)."""
     hardware = _core("hardware")
     catalog = _core("catalog")
     downloads = _core("downloads")
     machine = hardware.detect()
-    entries = catalog.entries()
-    recommended = hardware.recommend(entries, machine)
     partial = {p.name.split(".gguf")[0] for p in downloads.partial_downloads()}
     rows: list[CatalogRow] = []
-    for entry in entries:
-        verdict = str(hardware.fit(entry, machine, n_ctx) if n_ctx else hardware.fit(entry, machine))
-        memory = entry.memory_needed(n_ctx) if n_ctx else entry.memory_needed()
+    for a in hardware.assess(catalog.entries(), machine, n_ctx):
+        entry = a.entry
         local = paths.models_dir() / entry.filename
-        fit = {"fits": "fits", "tight": "tight"}.get(verdict, "wont_fit")
-        reason = (f"Needs about {memory / 2**30:.1f} GiB; {describe_machine(machine)}. "
-                  + {"fits": "It fits comfortably.", "tight": "It may run slowly or crowd other programs.",
-                     "wont_fit": "It is too large for this computer."}[fit])
+        fit = {"fits": "fits", "tight": "tight"}.get(str(a.fit), "wont_fit")
         rows.append(CatalogRow(
             key=entry.id, title=entry.model.title, quant=entry.quantization, size_bytes=entry.size_bytes,
-            memory_bytes=memory, fit=fit, fit_reason=reason,
+            memory_bytes=a.memory_needed, fit=fit, fit_reason=a.reason(machine),
             local_path=str(local) if local.is_file() else None, entry=entry,
-            recommended=recommended is not None and entry.id == recommended.id,
-            partial=Path(entry.filename).stem in partial))
+            recommended=a.recommended, partial=Path(entry.filename).stem in partial,
+            speed=a.speed.short() if a.speed else "—",
+            speed_reason=a.speed.describe() if a.speed else "Speed unknown: memory bandwidth not measured"))
     return machine, rows
 
 
@@ -85,8 +83,8 @@ def describe_machine(machine: Any) -> str:
     ram = _field(machine, "ram_bytes", "total_ram", default=0) or 0
     gpu = _field(machine, "gpu_name", default=None)
     vram = _field(machine, "vram_bytes", "gpu_memory_bytes", default=0) or 0
-    text = f"This computer: {ram / 2**30:.0f} GB memory"
-    text += f" · {gpu} ({vram / 2**30:.0f} GB)" if gpu else " · no GPU found"
+    text = f"This computer: {ram / 2**30:.0f} GiB memory"
+    text += f" · {gpu} ({vram / 2**30:.0f} GiB)" if gpu else " · no GPU found"
     return text
 
 

@@ -13,10 +13,10 @@ from r1desk.errors import UserFacingError
 GiB = 2**30
 
 
-def test_catalog_covers_the_six_distills_in_common_quants():
+def test_catalog_covers_the_distills_in_common_quants():
     models = {e.model.key for e in CATALOG}
     assert models == {"r1-qwen-1.5b", "r1-qwen-7b", "r1-qwen-14b", "r1-qwen-32b", "r1-llama-8b",
-                      "r1-llama-70b"}
+                      "r1-llama-70b", "r1-0528-qwen3-8b"}
     for key in models - {"r1-llama-70b"}:
         assert {"Q4_K_M", "Q5_K_M", "Q8_0"} <= {e.quantization for e in CATALOG if e.model.key == key}
     assert len({e.id for e in CATALOG}) == len(CATALOG)
@@ -27,8 +27,12 @@ def test_entries_name_real_repos_and_files():
     assert entry.repo_id == "bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF"
     assert entry.filename == "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf"
     assert get_entry("R1-LLAMA-8B-Q8_0").filename == "DeepSeek-R1-Distill-Llama-8B-Q8_0.gguf"
+    newest = get_entry("r1-0528-qwen3-8b-q4_k_m")
+    assert newest.repo_id == "bartowski/deepseek-ai_DeepSeek-R1-0528-Qwen3-8B-GGUF"
+    assert newest.filename == "deepseek-ai_DeepSeek-R1-0528-Qwen3-8B-Q4_K_M.gguf"
     for e in CATALOG:
-        assert re.fullmatch(r"bartowski/DeepSeek-R1-Distill-(Qwen|Llama)-[\d.]+B-GGUF", e.repo_id)
+        assert re.fullmatch(r"bartowski/(DeepSeek-R1-Distill-(Qwen|Llama)-[\d.]+B|deepseek-ai_DeepSeek-R1-0528-Qwen3-8B)"
+                            r"-GGUF", e.repo_id)
         assert e.filename.endswith(f"-{e.quantization}.gguf") and "/" not in e.filename
 
 
@@ -83,9 +87,61 @@ def test_fit_labels(hw, expected):
 def test_fit_thresholds_are_at_the_documented_fractions():
     need = SEVEN_B.memory_needed()
     just_fits = Hardware(total_ram=10 * need, available_ram=int(need / 0.8) + 1)
-    just_not = Hardware(total_ram=int(need / 0.9) - 10, available_ram=int(need / 0.8) - 10)
+    tight_now = Hardware(total_ram=int(need / 0.9) - 10, available_ram=int(need / 0.8) - 10)
+    just_not = Hardware(total_ram=int(need / 0.9) - 10, available_ram=need - 10)
     assert fit(SEVEN_B, just_fits) == "fits"
+    assert fit(SEVEN_B, tight_now) == "tight"     # it fits in the free RAM, with little headroom
     assert fit(SEVEN_B, just_not) == "won't fit"
+
+
+def test_labels_agree_with_the_numbers_shown_issue_14_item_8():
+    """24 GB RAM, no GPU, 23.0 GiB free: the 32B Q4_K_M needs about 21.7 GiB, so it fits — tightly."""
+    entry = get_entry("r1-qwen-32b-q4_k_m")
+    hw = Hardware(total_ram=int(23.4 * GiB), available_ram=int(23.0 * GiB))
+    assert entry.memory_needed() < hw.available_ram
+    assert fit(entry, hw) == "tight"
+    assert fit(get_entry("r1-qwen-14b-q4_k_m"), hw) == "fits"
+    assert fit(get_entry("r1-qwen-32b-q8_0"), hw) == "won't fit"
+    assert "GiB" in hw.describe() and "GB " not in hw.describe()
+
+
+def test_expected_speed_is_bandwidth_over_model_size():
+    hw = Hardware(total_ram=24 * GiB, available_ram=23 * GiB, bandwidth=10e9)
+    small, big = get_entry("r1-qwen-1.5b-q4_k_m"), get_entry("r1-qwen-14b-q4_k_m")
+    s_small, s_big = hardware.entry_speed(small, hw), hardware.entry_speed(big, hw)
+    assert s_small is not None and s_big is not None and s_small.basis == "ram"
+    assert s_small.tokens_per_s == pytest.approx(10e9 * hardware.DECODE_EFFICIENCY / small.size_bytes)
+    assert s_small.tokens_per_s / s_big.tokens_per_s == pytest.approx(big.size_bytes / small.size_bytes)
+    assert hardware.entry_speed(small, Hardware(24 * GiB, 23 * GiB)) is None      # bandwidth unknown
+    on_gpu = Hardware(8 * GiB, 4 * GiB, gpus=(GPU("RTX", 24 * GiB, 22 * GiB),), bandwidth=10e9)
+    assert hardware.entry_speed(big, on_gpu).basis == "gpu"
+
+
+def test_recommendation_weighs_speed_on_a_slow_two_core_machine():
+    """The issue's machine: 24 GB, no GPU, a 2-core CPU (bench: 9.5 GB/s) — ★ is not the 14B at ~1 tok/s."""
+    slow = Hardware(total_ram=int(23.4 * GiB), available_ram=int(23.0 * GiB), bandwidth=9.5e9)
+    pick = recommend(list(CATALOG), slow)
+    assert pick is not None and pick.id == "r1-qwen-1.5b-q4_k_m"
+    assert hardware.entry_speed(pick, slow).usable
+    fast = Hardware(total_ram=int(23.4 * GiB), available_ram=int(23.0 * GiB), bandwidth=100e9)
+    assert recommend(list(CATALOG), fast).id == "r1-qwen-14b-q4_k_m"
+    crawl = Hardware(total_ram=int(23.4 * GiB), available_ram=int(23.0 * GiB), bandwidth=1e9)
+    assert recommend(list(CATALOG), crawl).id == "r1-qwen-1.5b-q4_k_m"      # nothing usable: the fastest
+
+
+def test_bandwidth_is_measured_once_and_cached(monkeypatch):
+    calls = []
+    monkeypatch.setattr(hardware, "_bandwidth", {})
+    monkeypatch.setattr(hardware, "measure_bandwidth", lambda: calls.append(1) or 12e9)
+    assert hardware.memory_bandwidth() == 12e9
+    assert hardware.memory_bandwidth() == 12e9
+    monkeypatch.setattr(hardware, "_bandwidth", {})          # a new process reads the cache file
+    assert hardware.memory_bandwidth() == 12e9
+    assert calls == [1]
+
+
+def test_measure_bandwidth_is_a_plausible_number():
+    assert 1e8 < hardware.measure_bandwidth(size_mb=16, repeats=1) < 1e13
 
 
 def test_longer_context_can_change_the_label():
@@ -97,7 +153,7 @@ def test_longer_context_can_change_the_label():
 
 def test_recommend_picks_the_largest_model_that_fits_at_q4():
     assert recommend(list(CATALOG), Hardware(total_ram=64 * GiB, available_ram=48 * GiB)).id == "r1-qwen-32b-q4_k_m"
-    assert recommend(list(CATALOG), Hardware(total_ram=16 * GiB, available_ram=11 * GiB)).id == "r1-llama-8b-q4_k_m"
+    assert recommend(list(CATALOG), Hardware(total_ram=16 * GiB, available_ram=11 * GiB)).id == "r1-0528-qwen3-8b-q4_k_m"
     small = recommend(list(CATALOG), Hardware(total_ram=3 * GiB, available_ram=1 * GiB))
     assert small is not None and small.id == "r1-qwen-1.5b-q4_k_m" and fit(small, Hardware(3 * GiB, 1 * GiB)) == "tight"
     assert recommend(list(CATALOG), Hardware(total_ram=1 * GiB, available_ram=GiB // 2)) is None
@@ -112,7 +168,7 @@ def test_parse_nvidia_smi():
 
 
 def test_detect_reads_this_machine():
-    hw = hardware.detect()
+    hw = hardware.detect(bandwidth=False)
     assert hw.total_ram > 0 and 0 < hw.available_ram <= hw.total_ram
     assert "RAM" in hw.describe()
 

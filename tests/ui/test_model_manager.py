@@ -24,6 +24,13 @@ def test_first_start_shows_the_empty_state_leading_to_the_model_manager(qtbot, m
     assert fits <= {"✓ fits", "~ tight", "✗ won't fit"}
     titles = [manager.catalog_table.item(r, 0).text() for r in range(manager.catalog_table.rowCount())]
     assert any("Qwen 7B" in t for t in titles) and any("Llama 70B" in t for t in titles)
+    assert any("R1-0528 Qwen3 8B" in t for t in titles)
+    # one unit (GiB) in the columns and the tooltips; an expected speed per row (issue 14 item 8)
+    table = manager.catalog_table
+    assert all(table.item(r, 3).text().endswith("GiB") for r in range(table.rowCount()))
+    assert all("GiB" in table.cellWidget(r, 4).findChild(type(manager.status)).toolTip()
+               for r in range(table.rowCount()))
+    assert all(table.item(r, 5).text().endswith("tok/s") for r in range(table.rowCount()))
     manager.close()
 
 
