@@ -185,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=None, help="tokens per generation (default 192)")
     ap.add_argument("--repeats", type=int, default=None, help="raw/guarded pairs per runtime (default 3)")
     ap.add_argument("--no-decode", action="store_true", help="skip the decode-ratio part (no LLM)")
+    ap.add_argument("--model-type", default="original", choices=sorted(models.DETOXIFY_SHAPES),
+                    help="which random-weight Detoxify shape (bench/models.py)")
     args = ap.parse_args(argv)
     n_texts = args.texts or (30 if args.quick else 200)
     tokens = args.tokens or (48 if args.quick else 192)
     repeats = args.repeats or (1 if args.quick else 3)
     load_before = os.getloadavg()
-    rows, info = latency_and_agreement("original", texts_for(n_texts))
+    rows, info = latency_and_agreement(args.model_type, texts_for(n_texts))
     ratios = {} if args.no_decode else decode_ratio({r["runtime"]: r["scorer"] for r in rows}, tokens, repeats)
     load_after = os.getloadavg()
 
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     best = min(safe, key=lambda r: r["p50"]) if safe else None
     ref = next(r for r in rows if r["runtime"] == REFERENCE)
     print("## Classifier runtimes: torch vs ONNX Runtime, fp32 vs int8\n")
-    print(f"Detoxify `original` with random weights of the real size (bert-base, 110M parameters), one "
+    shape = models.DETOXIFY_SHAPES[args.model_type]
+    print(f"Detoxify `{args.model_type}` with random weights of the real size ({shape}), one "
           f"thread; {info['texts']} English sentences (median {info['chars_p50']:.0f} characters) each scored "
           f"alone, as the guard scores a segment, the runtimes interleaved text by text. Agreement is against torch fp32 (Detoxify's own code): "
           f"decisions = texts x channels x labels at the default policy thresholds. One-time conversion to "

@@ -129,12 +129,23 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            hint = _DropHint()  # onnxruntime logs a pre-processing hint on the root logger every time
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            # Pre-processing folds the Transpose of weights shared across layers (ALBERT reuses one layer
+            # 12 times) into constants; without it those MatMuls stay fp32 (albert-base int8: 43 → 12 ms).
+            source = staging / "pre.onnx"
+            try:
+                quant_pre_process(str(fp32), str(source), skip_symbolic_shape=True)
+            except Exception as exc:  # noqa: BLE001 - an optimisation only: quantise the plain export
+                log.warning("ONNX pre-processing before int8 quantisation failed (%s); quantising as exported", exc)
+                source = fp32
+            hint = _DropHint()  # onnxruntime's hint to pre-process, logged on the root logger
             logging.getLogger().addFilter(hint)
             try:
-                quantize_dynamic(str(fp32), str(staging / INT8_NAME), weight_type=QuantType.QInt8)
+                quantize_dynamic(str(source), str(staging / INT8_NAME), weight_type=QuantType.QInt8)
             finally:
                 logging.getLogger().removeFilter(hint)
+                (staging / "pre.onnx").unlink(missing_ok=True)
         pad_id = fast.pad_token_id if fast.pad_token_id is not None else 0
         install = weights.model_folder(model_type, root) / weights.INSTALL_NAME
         meta = {
