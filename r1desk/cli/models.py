@@ -21,6 +21,7 @@ from typing import Any
 
 from r1desk import paths
 from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info, shown_text
+from r1desk.core.prompts import model_recipe
 from r1desk.errors import ModelFileError, UserFacingError
 from r1desk.textsafe import printable
 
@@ -104,6 +105,7 @@ def _info_lines(info: ModelInfo, sha: str | None, full_template: bool) -> list[s
         ("layers", str(info.block_count) if info.block_count else "unknown"),
         ("bos / eos", f"{shown_text(repr(info.bos_token), 80)} / {shown_text(repr(info.eos_token), 80)}"),
         ("DeepSeek-R1", "yes (R1 chat markers and <think> in its tokenizer)" if info.is_r1 else "no"),
+        ("recipe", model_recipe(info).title),
         ("chat template", shown),
     ]
     if sha:

@@ -1,9 +1,11 @@
 """Turn a user's request into the exact prompt text a model sees.
 
-DeepSeek's usage recommendations for the R1 distills are built in rather than left to the user:
-no system prompt (every instruction goes into the user turn), the assistant turn forced to open
-with ``<think>\\n`` so the model always reasons, earlier answers re-sent without their thinking,
-zero-shot prompts. Other models (SmolLM2, any GGUF with its own template) get their own chat
+DeepSeek's usage recommendations are built in rather than left to the user, per model: each file gets
+the ``Recipe`` its own model card recommends (``model_recipe``, detected from the file, never one rule
+for all). The first R1 distills: no system prompt (every instruction goes into the user turn), the
+assistant turn forced to open with ``<think>\\n`` so the model always reasons. DeepSeek-R1-0528 and its
+Qwen3-8B distill changed that: a system prompt is supported and no ``<think>`` needs forcing (the model
+opens it itself). For every R1: earlier answers re-sent without their thinking, zero-shot prompts. Other models (SmolLM2, any GGUF with its own template) get their own chat
 template untouched. The template comes from the GGUF itself and is rendered in a sandboxed jinja2
 environment with limits on time, work and size (core.chat_template); a template that breaks them
 falls back to the built-in format with a "template_fallback" notice.
@@ -36,7 +38,8 @@ CHATML_TEMPLATE = (
 )
 DEEPSEEK_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
-    "{% if message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}"
     "{% elif message['role'] == 'assistant' %}{{ '<｜Assistant｜>' + message['content'] + eos_token }}"
     "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<｜Assistant｜>' }}{% endif %}"
@@ -78,6 +81,46 @@ class BuiltPrompt:
     template_fallback: str | None = None    # the warning (also in warnings) when the model's template was not used
     # the same turn as chat messages ({"role", "content"}), for a backend whose server applies the template
     messages: list[dict[str, str]] = field(default_factory=list)
+    recipe: str = ""                    # the Recipe.name applied ("r1", "r1-0528", "native")
+
+
+# -- per-model recipes (each model card's own usage recommendations) ---------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """How one model family wants to be prompted."""
+
+    name: str                   # "r1" | "r1-0528" | "native"
+    title: str
+    system_turn: bool           # system prompt and preamble sent as a system turn (else folded into the user turn)
+    force_think: bool           # the assistant turn is made to open with <think>\n
+    is_r1: bool                 # an R1 reasoner: DeepSeek's template fallback, few-shot warning
+
+    @property
+    def starts_in_thinking(self) -> bool:
+        return self.force_think
+
+
+R1_RECIPE = Recipe("r1", "DeepSeek-R1 distill (Jan 2025): no system prompt, forced <think>",
+                   system_turn=False, force_think=True, is_r1=True)
+R1_0528_RECIPE = Recipe("r1-0528", "DeepSeek-R1-0528: system prompt supported, no forced <think>",
+                        system_turn=True, force_think=False, is_r1=True)
+NATIVE_RECIPE = Recipe("native", "the model's own chat template", system_turn=True, force_think=False, is_r1=False)
+
+_R1_0528_NAME = re.compile(r"(?<!\d)0528(?!\d)")
+
+
+def model_recipe(info: ModelInfo) -> Recipe:
+    """The recipe for this file, from what it says about itself (never the file name).
+
+    An R1 (DeepSeek's chat markers and ``<think>`` in its tokenizer or template) is the 0528 generation
+    when its ``general.name`` says 0528 or it is a Qwen3 (the 0528 distill is the only R1 on Qwen3; the
+    first distills are qwen2 and llama); otherwise the first-generation recipe.
+    """
+    if not info.is_r1:
+        return NATIVE_RECIPE
+    if _R1_0528_NAME.search(info.name or "") or info.architecture == "qwen3":
+        return R1_0528_RECIPE
+    return R1_RECIPE
 
 
 # -- presets and templates ----------------------------------------------------------------------
@@ -260,9 +303,9 @@ def compose_user_text(req: PromptRequest, *, fold_system: bool) -> str:
     return "\n\n".join(parts)
 
 
-def _messages(info: ModelInfo, req: PromptRequest, history: list[Message], user_text: str) -> list[dict[str, str]]:
+def _messages(recipe: Recipe, req: PromptRequest, history: list[Message], user_text: str) -> list[dict[str, str]]:
     messages: list[dict[str, str]] = []
-    if not info.is_r1:
+    if recipe.system_turn:
         system = "\n\n".join(p.strip() for p in (req.system, req.preamble) if p and p.strip())
         if system:
             messages.append({"role": "system", "content": system})
@@ -273,7 +316,7 @@ def _messages(info: ModelInfo, req: PromptRequest, history: list[Message], user_
     return messages
 
 
-def _render(info: ModelInfo, messages: list[dict[str, str]], warnings: list[str]) -> str:
+def _render(info: ModelInfo, recipe: Recipe, messages: list[dict[str, str]], warnings: list[str]) -> str:
     fallback = DEEPSEEK_TEMPLATE if info.is_r1 else CHATML_TEMPLATE
     bos = info.bos_token or (R1_BOS if info.is_r1 else "")
     eos = info.eos_token or (R1_EOS if info.is_r1 else "")
@@ -285,12 +328,12 @@ def _render(info: ModelInfo, messages: list[dict[str, str]], warnings: list[str]
         except Exception as exc:  # a GGUF's template is foreign code: any failure means "not usable"
             problem = str(exc)[:300]
         else:
-            return force_think(text) if info.is_r1 else text
+            return force_think(text) if recipe.force_think else text
     if problem:
         log.warning("chat template of %s not used (%s); using the built-in format", info.name, problem)
         warnings.append(template_fallback_message(info, problem))
     text = render_chat_template(fallback, messages, bos_token=bos, eos_token=eos)
-    return force_think(text) if info.is_r1 else text
+    return force_think(text) if recipe.force_think else text
 
 
 def template_fallback_message(info: ModelInfo, problem: str) -> str:
@@ -318,18 +361,19 @@ def build_prompt(info: ModelInfo, req: PromptRequest, *,
     counter = count_tokens or fit_tokens
     warnings: list[str] = []
     notices: list[str] = []
-    user_text = compose_user_text(req, fold_system=info.is_r1)
-    if info.is_r1 and looks_few_shot(req.user_text):
+    recipe = model_recipe(info)
+    user_text = compose_user_text(req, fold_system=not recipe.system_turn)
+    if recipe.is_r1 and looks_few_shot(req.user_text):
         warnings.append(FEW_SHOT_WARNING)
 
     history = list(req.history)
-    text = _render(info, _messages(info, req, history, user_text), warnings)
+    text = _render(info, recipe, _messages(recipe, req, history, user_text), warnings)
     tokens: int | None = None
     if counter is not None and n_ctx:
         tokens = counter(text)
         while tokens + max_tokens > n_ctx and history:
             history = _drop_oldest(history)
-            text = _render(info, _messages(info, req, history, user_text), [])
+            text = _render(info, recipe, _messages(recipe, req, history, user_text), [])
             tokens = counter(text)
         if tokens + max_tokens > n_ctx:
             raise ContextOverflowError(
@@ -343,14 +387,15 @@ def build_prompt(info: ModelInfo, req: PromptRequest, *,
         notices.append(f"Dropped {dropped} earlier message{'s' if dropped != 1 else ''} to fit the "
                        f"model's {n_ctx}-token context")
         log.info("dropped %d history messages to fit n_ctx=%s", dropped, n_ctx)
-    return BuiltPrompt(text=text, starts_in_thinking=info.is_r1, notices=notices, warnings=warnings,
+    return BuiltPrompt(text=text, starts_in_thinking=recipe.starts_in_thinking, notices=notices, warnings=warnings,
                        sent_user_text=user_text, dropped_messages=dropped, prompt_tokens=tokens,
-                       template_fallback=fallback)
+                       template_fallback=fallback, recipe=recipe.name)
 
 
 __all__ = [
     "BuiltPrompt", "CHATML_TEMPLATE", "DEEPSEEK_TEMPLATE", "FEW_SHOT_WARNING", "LANGUAGE_NAMES",
-    "Message", "Preset", "PromptRequest", "PromptTemplate", "R1_PRESET", "TEMPLATES", "build_prompt",
+    "Message", "NATIVE_RECIPE", "Preset", "PromptRequest", "PromptTemplate", "R1_0528_RECIPE", "R1_PRESET",
+    "R1_RECIPE", "Recipe", "model_recipe", "TEMPLATES", "build_prompt",
     "compose_user_text", "force_think", "get_template", "language_instruction", "language_name",
     "looks_few_shot", "render_chat_template", "strip_thinking", "template_fallback_message",
 ]

@@ -39,6 +39,7 @@ def test_info_template_flag_prints_the_template(tiny_r1_path: Path, capsys: pyte
     assert main(["models", "info", str(tiny_r1_path), "--template"]) == 0
     out = capsys.readouterr().out
     assert "DeepSeek-R1    yes" in out
+    assert "recipe         DeepSeek-R1 distill (Jan 2025): no system prompt, forced <think>" in out
     assert "{{'<｜Assistant｜>'}}" in out
 
 

@@ -268,3 +268,69 @@ def test_reply_reserve_counts_towards_the_context(r1_info, tiny_r1_engine):
     build_prompt(r1_info, PromptRequest("hi"), count_tokens=count, n_ctx=alone + 5, max_tokens=5)
     with pytest.raises(ContextOverflowError):
         build_prompt(r1_info, PromptRequest("hi"), count_tokens=count, n_ctx=alone + 5, max_tokens=6)
+
+
+# -- per-model recipes (issue 14 item 8: DeepSeek-R1-0528-Qwen3-8B) --------------------------------
+def _r1_0528_gguf(path: Path, name: str, arch: str, template: str) -> Path:
+    """A small GGUF that says what the 0528 distill's file says: its name, R1 tokens and template."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(path, arch)
+    writer.add_name(name)
+    writer.add_block_count(1)
+    writer.add_context_length(256)
+    writer.add_token_list([BOS, EOS, USER, ASSISTANT, "<think>", "</think>", "a", "b"])
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(1)
+    writer.add_chat_template(template)
+    writer.add_tensor("token_embd.weight", np.zeros((8, 16), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.mark.parametrize("name, arch, expected", [
+    ("DeepSeek R1 0528 Qwen3 8B", "qwen3", "r1-0528"),       # what bartowski's file says
+    ("DeepSeek-R1-0528-Qwen3-8B", "qwen2", "r1-0528"),       # the name alone is enough
+    ("Qwen3 8B", "qwen3", "r1-0528"),                        # an R1 on Qwen3 is the 0528 distill
+    ("DeepSeek R1 Distill Qwen 7B", "qwen2", "r1"),
+    ("DeepSeek R1 Distill Llama 8B 105280", "llama", "r1"),  # 0528 inside a longer number is not it
+])
+def test_recipe_is_detected_from_the_file(tmp_path, r1_info, name, arch, expected):
+    path = _r1_0528_gguf(tmp_path / "renamed-to-anything.gguf", name, arch, r1_info.chat_template)
+    info = read_model_info(path)
+    assert info.is_r1
+    assert prompts.model_recipe(info).name == expected
+
+
+def test_r1_0528_gets_its_own_recipe_system_turn_and_no_forced_think(tmp_path, r1_info):
+    info = read_model_info(_r1_0528_gguf(tmp_path / "m.gguf", "DeepSeek R1 0528 Qwen3 8B", "qwen3",
+                                         r1_info.chat_template))
+    req = PromptRequest("Summarise this.", system="You are terse.", preamble="Be safe and kind.")
+    built = build_prompt(info, req)
+    assert built.recipe == "r1-0528" and built.starts_in_thinking is False
+    # DeepSeek's template puts the system prompt right after BOS; the user turn is what was typed
+    assert built.text == f"{BOS}You are terse.\n\nBe safe and kind.{USER}Summarise this.{ASSISTANT}"
+    assert "<think>" not in built.text and built.sent_user_text == "Summarise this."
+    # the same request to a first-generation distill: folded in, forced <think> (its card's recipe)
+    classic = build_prompt(r1_info, req)
+    assert classic.recipe == "r1" and classic.starts_in_thinking is True
+    assert classic.text.endswith(f"{ASSISTANT}<think>\n") and classic.text.startswith(f"{BOS}{USER}You are terse.")
+
+
+def test_r1_0528_with_a_broken_template_falls_back_with_the_system_turn(tmp_path, r1_info):
+    info = dataclasses.replace(read_model_info(_r1_0528_gguf(tmp_path / "m.gguf", "DeepSeek R1 0528", "qwen3",
+                                                             r1_info.chat_template)),
+                               chat_template="{% broken", chat_template_problem="syntax error")
+    built = build_prompt(info, PromptRequest("Hi", system="Be brief."))
+    assert built.text == f"{BOS}Be brief.{USER}Hi{ASSISTANT}" and built.template_fallback
+
+
+def test_few_shot_warning_applies_to_every_r1_recipe(tmp_path, r1_info, smol_info):
+    text = "Q: 1+1\nA: 2\nQ: 2+2\nA: 4\nQ: 3+3"
+    info = read_model_info(_r1_0528_gguf(tmp_path / "m.gguf", "DeepSeek R1 0528", "qwen3", r1_info.chat_template))
+    assert FEW_SHOT_WARNING in build_prompt(info, PromptRequest(text)).warnings
+    assert build_prompt(smol_info, PromptRequest(text)).recipe == "native"
