@@ -8,6 +8,7 @@ Each change logs a chained ``classifier.enable`` admin event with the version be
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Protocol
 
 from r1desk.core.feedback import versions
@@ -15,6 +16,7 @@ from r1desk.errors import UserFacingError
 from r1desk.settings import SettingsStore
 
 ENABLE_EVENT = "classifier.enable"
+IMPORT_EVENT = "classifier.import"
 
 
 class AdminLog(Protocol):
@@ -64,3 +66,13 @@ def rollback(store: SettingsStore, audit: AdminLog, *, actor: str) -> str | None
             return previous
     raise UserFacingError("There is nothing to roll back to: the current feedback classifier setting was not "
                           "made through r1desk guard enable")
+
+
+def import_examples(audit: AdminLog, path: Path, *, actor: str,
+                    fmt: str = "auto") -> tuple[Path, list[Any], list[str]]:
+    """Keep a labelled CSV/JSONL file's examples for every later training, logged as ``classifier.import``.
+    Returns (stored file, examples, problems: the lines skipped and why)."""
+    dest, examples, problems = versions.import_file(Path(path), fmt=fmt)
+    audit.log_admin_event(actor=actor, action=IMPORT_EVENT, details={
+        "file": str(path), "stored": dest.name, "examples": len(examples)})
+    return dest, list(examples), problems

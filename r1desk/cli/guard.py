@@ -144,12 +144,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from r1desk.core.feedback import dataset, versions
+    from r1desk import feedback_admin
+    from r1desk.core.feedback import dataset
 
     with _open(args) as (log, actor):
-        dest, examples, problems = versions.import_file(args.file, fmt=args.format)
-        log.log_admin_event(actor=actor, action="classifier.import", details={
-            "file": str(args.file), "stored": dest.name, "examples": len(examples)})
+        dest, examples, problems = feedback_admin.import_examples(log, args.file, fmt=args.format, actor=actor)
     counts = dataset.counts(examples)
     if args.json:
         _print({"stored": str(dest), "examples": len(examples), "labels": counts, "problems": problems})

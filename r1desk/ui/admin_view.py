@@ -9,6 +9,7 @@ session's ``update_settings``) so the next turn uses them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,7 @@ class AdminView(QWidget):
 
     def __init__(self, *, audit: Any = None, settings: Settings | None = None, settings_path: Path | None = None,
                  roles: RoleStore | None = None, classifiers_factory: Callable[[], list[Classifier]] | None = None,
-                 actor: str = ADMIN,
+                 actor: str = ADMIN, audit_reads: Any = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.audit = audit
@@ -87,9 +88,10 @@ class AdminView(QWidget):
         self.general_form = SettingsForm(values, self.locked,
                                          only_groups=("generation", "", "language", "preamble"))
         self.guard_form = SettingsForm(values, self.locked, only_groups=("guard",))
-        for form in (self.general_form, self.guard_form):
+        self.review_form = SettingsForm(values, self.locked, only_groups=("review_period",))
+        for form in (self.general_form, self.guard_form, self.review_form):
             form.changed.connect(self._on_changed)
-        self.editors = {**self.general_form.editors, **self.guard_form.editors}
+        self.editors = {**self.general_form.editors, **self.guard_form.editors, **self.review_form.editors}
 
         self.tabs = QTabWidget()
         self.tabs.addTab(policy_page, "Guard policy")
@@ -102,8 +104,19 @@ class AdminView(QWidget):
         classifiers_layout = QVBoxLayout(classifiers_page)
         classifiers_layout.setContentsMargins(0, 0, 0, 0)
         classifiers_layout.addWidget(self.weights)
-        classifiers_layout.addWidget(_scroll(self.guard_form), 1)
+        from r1desk.ui.feedback_panel import FeedbackPanel
+
+        self.feedback = FeedbackPanel(events=audit, reads=audit_reads if audit_reads is not None else audit,
+                                      settings_path=settings_path, actor=actor)
+        self.feedback.settings_changed.connect(self._on_feedback_changed)
+        classifiers_body = QWidget()
+        body_layout = QVBoxLayout(classifiers_body)
+        body_layout.setContentsMargins(12, 8, 12, 0)
+        body_layout.addWidget(self.feedback)
+        body_layout.addWidget(self.guard_form, 1)
+        classifiers_layout.addWidget(_scroll(classifiers_body), 1)
         self.tabs.addTab(classifiers_page, "Classifiers")
+        self.tabs.addTab(_scroll(self.review_form), "Periodic review")
         self.tabs.addTab(self._roles_page(), "Passphrases")
 
         # -- bottom bar
@@ -191,6 +204,13 @@ class AdminView(QWidget):
         self.status.setText(f"The {role} passphrase was changed.")
         return True
 
+    def _on_feedback_changed(self, saved: Settings) -> None:
+        """Enable / Disable / Roll back saved ``guard.feedback_model`` and logged it already: keep this view's
+        copy in step (a later Save must not put the old version back) and apply it from the next turn."""
+        guard = dataclasses.replace(self.settings.guard, feedback_model=saved.guard.feedback_model)
+        self.settings = dataclasses.replace(self.settings, guard=guard)
+        self.settings_saved.emit(self.settings)
+
     # -- editing --------------------------------------------------------------------------------------
     def _on_changed(self) -> None:
         self._dirty = True
@@ -206,6 +226,7 @@ class AdminView(QWidget):
         data = copy.deepcopy(self.settings.to_dict())
         self.general_form.apply_to(data)
         self.guard_form.apply_to(data)
+        self.review_form.apply_to(data)
         data["guard"].update(self.policy_editor.guard_values())
         return data
 
@@ -217,6 +238,7 @@ class AdminView(QWidget):
         values = settings.to_dict()
         self.general_form.load(values)
         self.guard_form.load(values)
+        self.review_form.load(values)
         self.policy_editor.load(values["guard"])
         self.preview.redecide()
 

@@ -53,6 +53,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from r1desk.errors import UserFacingError
     from r1desk.ui.app_state import AppState
     from r1desk.ui.main_window import MainWindow
+    from r1desk.ui.period_panel import remind_at_start
     from r1desk.ui.roles_gate import register_part2
     from r1desk.ui.selfcheck_dialog import register_selfcheck
     from r1desk.ui.tasks import show_error, wait_for_tasks
@@ -67,6 +68,7 @@ def run_app(argv: list[str] | None = None) -> int:
     register_part2(window)             # Tools → Audit log…, Admin settings… (behind their passphrases)
     register_selfcheck(window)         # Tools → Safety self-check… (auditor or admin)
     window.show()
+    remind_at_start(window)            # a review period closed with reviews outstanding (issue 16)
     window.open_last_conversation()    # where the user left off (issue 14 item 12)
     reopen_last_model(state)
     code = app.exec()

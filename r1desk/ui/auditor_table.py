@@ -20,6 +20,7 @@ from r1desk.ui import theme
 log = logging.getLogger("r1desk.ui")
 
 PAGE = 200
+QUEUE_ORDERS = ("severity", "useful")   # the orders ``AuditLog.review_queue`` knows
 COLUMNS = ("Severity", "When", "Prompt", "Answer", "Status", "Reviewed", "Model")
 SEVERITY_TEXT = {3: "Blocked", 2: "Flagged", 1: "Mixed language", 0: "—"}
 SEVERITY_COLORS = {3: ("#c92a2a", "#fff0f0"), 2: ("#b35c00", "#fff1dc"), 1: ("#6741d9", "#f3f0ff")}
@@ -54,9 +55,17 @@ class TurnTableModel(QAbstractTableModel):
         self.fetchMore(QModelIndex())
 
     def _page(self, offset: int) -> list[dict[str, Any]]:
-        if self.order == "severity" and not self.query and self.filters == TurnFilters(reviewed=False):
-            return self.audit.review_queue(limit=PAGE, offset=offset)   # the review queue, as the log orders it
-        return self.audit.search(self.query or None, self.filters, limit=PAGE, offset=offset, order=self.order)
+        if self.order in QUEUE_ORDERS and not self.query and self.filters == TurnFilters(reviewed=False):
+            # the review queue, as the log orders it (by severity, or most useful to review first)
+            return self.audit.review_queue(limit=PAGE, offset=offset, order=self.order)
+        # "most useful" ranks the whole unreviewed queue; with a search or other filters, by severity
+        order = "severity" if self.order == "useful" else self.order
+        return self.audit.search(self.query or None, self.filters, limit=PAGE, offset=offset, order=order)
+
+    @property
+    def useful_applies(self) -> bool:
+        """Whether the "most useful" order is in force (the plain review queue), not the severity fallback."""
+        return self.order == "useful" and not self.query and self.filters == TurnFilters(reviewed=False)
 
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: N802 - Qt override
         return not parent.isValid() and not self._exhausted
@@ -115,6 +124,8 @@ class TurnTableModel(QAbstractTableModel):
         col = COLUMNS[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return _display(row, col)
+        if role == Qt.ItemDataRole.ToolTipRole and col == "Severity" and row.get("useful_reasons"):
+            return "Useful to review: " + "; ".join(str(r) for r in row["useful_reasons"])
         if role == Qt.ItemDataRole.ToolTipRole and col in ("Prompt", "Answer"):
             return row.get("snippet") or row.get("prompt" if col == "Prompt" else "answer_preview")
         if role == TurnIdRole:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QMenu, QPushButton, QSplitter, QTableView, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 from r1desk.core.guard.policy import known_labels
+from r1desk.settings import ReviewPeriodSettings, load_settings
 from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
@@ -26,6 +28,7 @@ from r1desk.ui import theme
 from r1desk.ui.auditor_detail import TurnDetail
 from r1desk.ui.auditor_table import COLUMNS, TurnTableModel
 from r1desk.ui.dashboard import Dashboard
+from r1desk.ui.period_panel import Clock, PeriodPanel, ReminderBanner
 from r1desk.ui.tasks import run_task, show_error
 from r1desk.vocabulary import CHANNELS
 
@@ -51,7 +54,9 @@ class AuditorView(QWidget):
     verified = Signal(object)                # chain.VerifyResult
     exported = Signal(str, int)              # path, records
 
-    def __init__(self, audit: AuditLog, parent: QWidget | None = None, *, reviewer: str = "auditor") -> None:
+    def __init__(self, audit: AuditLog, parent: QWidget | None = None, *, reviewer: str = "auditor",
+                 review_settings: Callable[[], ReviewPeriodSettings] | None = None,
+                 clock: Clock | None = None) -> None:
         super().__init__(parent)
         self.audit = audit
         self.reviewer = reviewer
@@ -73,7 +78,10 @@ class AuditorView(QWidget):
                              "Language mixing")
         self.period = _combo([("All time", None), ("Today", 0), ("Last 7 days", 6), ("Last 30 days", 29)],
                              "Date range")
-        self.order = _combo([("By severity", "severity"), ("Newest first", "newest")], "Sort order")
+        self.order = _combo([("By severity", "severity"), ("Newest first", "newest"),
+                             ("Most useful to review", "useful")],
+                            "Sort order. Most useful to review (the review queue): turns where the classifiers "
+                            "disagree, a score sits near its threshold, or the language lock and the guard conflict")
         self.count_label = QLabel("")
         self.count_label.setObjectName("CountLabel")
         filters = QHBoxLayout()
@@ -132,8 +140,16 @@ class AuditorView(QWidget):
 
         self.dashboard = Dashboard(audit)
         self.tabs = QTabWidget()
+        # -- periodic review (issue 16): the period's queue, report and sign-off; the reminder banner
+        self.periods = PeriodPanel(audit, review_settings=review_settings or (lambda: load_settings().review_period),
+                                   reviewer=reviewer, clock=clock)
+        self.periods.open_turn.connect(self.show_turn)
+        self.periods.reminders_ready.connect(self._on_reminders)
+        self.reminder = ReminderBanner()
+        self.reminder.show_requested.connect(lambda: self.tabs.setCurrentWidget(self.periods))
         self.tabs.addTab(turns_page, "Turns")
         self.tabs.addTab(self.dashboard, "Dashboard")
+        self.tabs.addTab(self.periods, "Review period")
         self.tabs.currentChanged.connect(self._on_tab)
 
         # -- top bar: export + verify
@@ -161,6 +177,7 @@ class AuditorView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
+        layout.addWidget(self.reminder)
         layout.addWidget(self.tabs, 1)
         self.setStyleSheet(_style())
         self._shortcuts()
@@ -242,7 +259,10 @@ class AuditorView(QWidget):
             show_error(self, exc)
             return
         more = "+" if self.model.canFetchMore() else ""
-        self.count_label.setText(f"{self.model.rowCount()}{more} turns")
+        note = ""
+        if self.order.currentData() == "useful" and not self.model.useful_applies:
+            note = " · most useful to review orders the review queue without a search or filters: by severity here"
+        self.count_label.setText(f"{self.model.rowCount()}{more} turns{note}")
         if self.model.rowCount():
             self.select_row(0)
         else:
@@ -260,6 +280,29 @@ class AuditorView(QWidget):
     def _on_tab(self, index: int) -> None:
         if self.tabs.widget(index) is self.dashboard:
             self.dashboard.refresh()
+        elif self.tabs.widget(index) is self.periods:
+            self.periods.refresh()
+
+    # -- periodic review -----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override: the view opens
+        super().showEvent(event)
+        self.periods.check_reminders()
+
+    def _on_reminders(self, notes: list[str]) -> None:
+        self.reminder.show_reminders(notes)
+        if notes and self.tabs.currentWidget() is self.periods:
+            self.periods.refresh()          # the reminder may have drawn the period's queue
+
+    def show_turn(self, turn_id: str) -> None:
+        """Read and review one turn (from the period's queue) in the Turns tab's detail pane."""
+        try:
+            turn = self.audit.get_turn(turn_id)
+        except Exception as exc:
+            show_error(self, exc)
+            return
+        self.tabs.setCurrentIndex(0)
+        self.table.clearSelection()
+        self.detail.show_turn(turn)
 
     # -- review ------------------------------------------------------------------------------------------
     def _on_review(self, turn_id: str, label: str, note: str, corrected: object) -> None:
@@ -271,6 +314,9 @@ class AuditorView(QWidget):
             return
         self.model.mark_reviewed(turn_id)
         self.detail.review_state.setText(f"Saved: {label}")
+        period = self.periods.period
+        if period is not None and turn_id in period["flagged"] + period["sample"]:
+            self.periods.load()
         self.review_saved.emit(turn_id, label)
 
     # -- export / verify -----------------------------------------------------------------------------

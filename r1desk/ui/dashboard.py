@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QStackedWidget,
                                QVBoxLayout, QWidget)
 
-from r1desk.ui import theme
+from r1desk.ui import dashboard_feedback, theme
 from r1desk.ui.dashboard_data import BACKLOG_ORDER, LABEL_TITLES, DashboardData, collect
 from r1desk.ui.tasks import run_task
 
@@ -169,10 +169,12 @@ class Dashboard(QWidget):
         self.backlog = ChartCard("Review backlog (unreviewed turns)", "Nothing waiting for review.")
         self.selfcheck = ChartCard("Self-check results over time",
                                    "No self-check runs yet. Run one with `r1desk selfcheck`.")
+        self.feedback = ChartCard("Feedback classifier versions: held-out F1 and live agreement",
+                                  "No feedback classifier trained yet (Admin → Classifiers → Train).")
         grid = QGridLayout()
         grid.setSpacing(10)
         for i, card in enumerate((self.flags, self.labels, self.channels, self.mixing, self.backlog,
-                                  self.selfcheck)):
+                                  self.selfcheck, self.feedback)):
             grid.addWidget(card, i // 3, i % 3)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 12)
@@ -181,6 +183,7 @@ class Dashboard(QWidget):
         self.setStyleSheet(_style())
 
     def cards(self) -> list[ChartCard]:
+        """The log's charts (the feedback-classifier card, ``self.feedback``, is empty until one is trained)."""
         return [self.flags, self.labels, self.channels, self.mixing, self.backlog, self.selfcheck]
 
     def refresh(self) -> None:
@@ -203,6 +206,7 @@ class Dashboard(QWidget):
         self._draw_mixing(data)
         self._draw_backlog(data)
         self._draw_selfcheck(data)
+        dashboard_feedback.draw(self.feedback, data, _bar_set)
         self.refreshed.emit(data)
 
     def _draw_flags(self, data: DashboardData) -> None:

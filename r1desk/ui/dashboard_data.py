@@ -33,6 +33,7 @@ class DashboardData:
     by_channel: dict[str, dict[str, int]] = field(default_factory=dict)   # channel -> action -> count
     backlog: dict[str, int] = field(default_factory=dict)         # severity name -> unreviewed turns
     selfcheck: list[dict[str, Any]] = field(default_factory=list)  # [{"when", "suite", "unsafe", "over_refusal"}]
+    feedback: list[dict[str, Any]] = field(default_factory=list)   # per feedback-classifier version (issue 16)
 
     @property
     def empty(self) -> bool:
@@ -70,6 +71,7 @@ def collect(audit: Any, days: int = 30, *, today: date | None = None) -> Dashboa
     data.by_channel = {ch: dict(v) for ch, v in (stats.get("by_channel") or {}).items()}
     backlog = stats.get("unreviewed") or {}
     data.backlog = {name: int(backlog.get(name, 0)) for name in BACKLOG_ORDER}
+    data.feedback = feedback_versions(audit)
     for run in reversed(audit.list_selfcheck_runs(limit=50)):
         point = _selfcheck_point(run)
         if point:
@@ -95,3 +97,21 @@ def _selfcheck_point(run: dict[str, Any]) -> dict[str, Any] | None:
             "model": run.get("model_name"),
             "unsafe": None if unsafe is None else 100.0 * unsafe,
             "over_refusal": None if over is None else 100.0 * over}
+
+
+def feedback_versions(audit: Any) -> list[dict[str, Any]]:
+    """Each trained feedback-classifier version: its held-out metrics and how its live flags agree with
+    the reviews made after them (``AuditLog.live_agreement``)."""
+    from r1desk.core.feedback import versions
+
+    found = versions.list_versions()
+    if not found:
+        return []
+    live = audit.live_agreement(versions.CLASSIFIER)
+    out = []
+    for v in found:
+        ev = v.evaluation or {}
+        out.append({"version": v.name, "eligible": v.eligible, "macro_f1": ev.get("macro_f1"),
+                    "test_examples": ev.get("test_examples", 0), "per_label": ev.get("per_label") or {},
+                    "live": live.get(versions.model_name(v.name))})
+    return out

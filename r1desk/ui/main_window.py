@@ -60,6 +60,7 @@ class MainWindow(QMainWindow):
         main_layout.setSpacing(0)
         main_layout.addWidget(self.view_header)
         main_layout.addWidget(self.stack, 1)
+        self._main_layout = main_layout
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(main)
@@ -94,6 +95,10 @@ class MainWindow(QMainWindow):
         self._views[name] = widget
         self._titles[name] = title or name.replace("_", " ").capitalize()
         self.stack.addWidget(widget)
+
+    def add_banner(self, widget: QWidget) -> None:
+        """A banner above every page (e.g. the review-period reminder at start); it hides itself."""
+        self._main_layout.insertWidget(0, widget)
 
     def show_view(self, name: str) -> None:
         widget = self._views[name]

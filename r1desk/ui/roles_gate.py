@@ -104,12 +104,13 @@ def register_part2(window: Any) -> dict[str, RoleGate]:
     store = RoleStore(audit=getattr(events, "log_admin_event", None))
 
     def make_admin() -> QWidget:
-        view = AdminView(audit=events, settings=state.settings, roles=store)
+        view = AdminView(audit=events, settings=state.settings, roles=store, audit_reads=audit)
         view.settings_saved.connect(lambda s: apply_settings(state, s))
         view.weights_installed.connect(state.reload_guard)
         return view
 
-    gates = {AUDITOR: RoleGate(AUDITOR, store, lambda: AuditorView(audit)),
+    gates = {AUDITOR: RoleGate(AUDITOR, store,
+                               lambda: AuditorView(audit, review_settings=lambda: state.settings.review_period)),
              ADMIN: RoleGate(ADMIN, store, make_admin)}
     titles = {AUDITOR: "Audit log", ADMIN: "Admin settings"}
     for role, gate in gates.items():

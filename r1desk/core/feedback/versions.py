@@ -21,8 +21,9 @@ import json
 import logging
 import re
 import shutil
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,10 @@ MIN_TRAIN_PER_LABEL = 50
 MIN_TEST_PER_LABEL = 10
 CLASSIFIER = "review"           # the registered guard classifier's name
 _VERSION = re.compile(r"^v(\d{1,6})$")
+
+
+class TrainingCancelled(UserFacingError):
+    """Training was cancelled (between its steps): no version was written."""
 
 
 class AuditReads(Protocol):
@@ -203,10 +208,22 @@ def evaluate(model: FeedbackModel, test: Sequence[Example], labels: Sequence[str
 
 def train_version(audit: AuditReads | None, *, params: HyperParameters | None = None,
                   labels: Sequence[str] | None = None, test_fraction: float = 0.2, weak_thumbs: bool = True,
-                  extra: Sequence[Example] = (), actor: str = "admin", base: Path | None = None) -> Version:
+                  extra: Sequence[Example] = (), actor: str = "admin", base: Path | None = None,
+                  progress: Callable[[str], None] | None = None,
+                  cancel: threading.Event | None = None) -> Version:
     """Collect examples (reviews, thumbs-down, imports, ``extra``), split by conversation, train, evaluate,
-    and write the next version. Logs a ``classifier.train`` admin event when ``audit`` is given."""
+    and write the next version. Logs a ``classifier.train`` admin event when ``audit`` is given.
+
+    ``progress(step)`` names each step as it starts; ``cancel`` is checked between steps (fastText's own
+    training pass runs to its end), and a cancelled run writes nothing (:class:`TrainingCancelled`)."""
+    def step(name: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise TrainingCancelled("Training cancelled: no version was written")
+        if progress is not None:
+            progress(name)
+
     params = params or HyperParameters()
+    step("collecting examples")
     folder = base or root()
     turns = audit.training_turns(weak_thumbs=weak_thumbs) if audit is not None else []
     examples = dataset.from_turns(turns) + imported_examples(folder) + list(extra)
@@ -229,8 +246,14 @@ def train_version(audit: AuditReads | None, *, params: HyperParameters | None = 
     tmp = folder / f".{version}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    started = datetime.now(timezone.utc)
-    model = train(train_set, params, tmp / "model.bin")
+    try:
+        step(f"training fastText on {len(train_set)} examples")
+        started = datetime.now(timezone.utc)
+        model = train(train_set, params, tmp / "model.bin")
+        step(f"evaluating on {len(test_set)} held-out examples")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     model_labels = [lb for lb in LABELS if lb in set(model.labels)]
     outcomes = audit.guard_outcomes(sorted({e.turn_id for e in test_set if e.turn_id})) if audit is not None else None
     evaluation = evaluate(model, test_set, model_labels, outcomes)
@@ -251,6 +274,11 @@ def train_version(audit: AuditReads | None, *, params: HyperParameters | None = 
     }
     (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    try:
+        step("writing the version")
+    except TrainingCancelled:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     tmp.rename(vdir)
     if audit is not None:
         audit.log_admin_event(actor=actor, action="classifier.train", details={
