@@ -24,8 +24,10 @@ def describe_guard_status(status: GuardStatus | None) -> tuple[str, str, str]:
     at least one content filter is listed and every listed one says exactly "active"."""
     if status is None:
         return "Guard: starting…", "muted", "The content filters are being loaded."
-    problems = [f"{st.title.lower()} {st.state.value}" + (f" — {st.message}" if st.state is State.NOT_INSTALLED
-                                                         and st.message else "")
+    others_active = {n for n, st in status.classifiers.items() if st.state is State.ACTIVE}
+    problems = [f"{st.title.lower()} {st.state.value}"
+                # "— toxicity only" is true only while another filter is active
+                + (f" — {st.message}" if st.state is State.NOT_INSTALLED and st.message and others_active else "")
                 for st in status.classifiers.values() if st.state is not State.ACTIVE]
     if not status.classifiers:
         problems.append("no content filter")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDialog, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -30,6 +30,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("r1desk")
         self.resize(1180, 780)
         self.setMinimumSize(760, 520)
+        self._fitted = False                 # shrunk to the screen at the first show (800×600 works)
         self._closing = False
         self._model_manager: Any = None
 
@@ -288,6 +289,23 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
 
     # -- closing ----------------------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            self._fit_screen()
+
+    def _fit_screen(self) -> None:
+        """The default size is for a laptop; on a smaller screen (800×600) start within it (not capped: the
+        window may still grow on a bigger monitor)."""
+        screen = self.screen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        if self.width() > area.width() or self.height() > area.height():
+            self.resize(min(self.width(), area.width()), min(self.height(), area.height()))
+            self.move(area.topLeft())
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Mid-answer: interrupt (the partial turn is saved as interrupted), wait for the worker, exit."""
         if not self._closing:

@@ -34,8 +34,10 @@ def test_a_harm_filter_not_installed_says_toxicity_only():
                                       "harm": HarmClassifier(None).status()})
     text, kind, _ = describe_guard_status(status)
     assert kind == "warn" and text == "⚠ Guard: harm filter not installed — toxicity only"
-    alone = GuardStatus(classifiers={"harm": HarmClassifier(None).status()})
-    assert describe_guard_status(alone)[1] == "danger"       # nothing at all is judging
+    alone = GuardStatus(classifiers={"harm": HarmClassifier(None).status(),
+                                     "toxicity": ClassifierStatus("toxicity", "Toxicity filter", State.UNAVAILABLE)})
+    text, kind, _ = describe_guard_status(alone)
+    assert kind == "danger" and "toxicity only" not in text    # nothing at all is judging: no false comfort
 
 
 def test_an_unknown_language_state_is_a_warning():

@@ -94,3 +94,14 @@ def test_disclosure_bar_is_readable_at_every_window_size(qtbot, make_window, tin
         assert label.height() >= label.heightForWidth(label.width()) - 1, label.text()
         assert bar.rect().contains(label.geometry())
     assert "may be inaccurate" in bar.ai_notice.text()
+
+
+def test_the_main_window_starts_within_a_small_screen(qtbot, make_window):
+    """The default size is for a laptop; on an 800×600 screen the window must start on it (seen under Xvfb)."""
+    window = make_window()
+    area = window.screen().availableGeometry()
+    window.resize(area.width() + 400, area.height() + 300)
+    window._fit_screen()
+    assert window.width() <= area.width() and window.height() <= area.height()
+    window.resize(area.width() - 10, area.height() - 10)     # not capped: it may grow again
+    assert window.maximumWidth() > area.width()
