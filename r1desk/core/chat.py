@@ -17,13 +17,13 @@ from typing import Any
 from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
-from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked, Stats, TurnFinished,
-                                TurnResult, TurnStarted)
+from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked,
+                                Stats, TurnFinished, TurnResult, TurnStarted, length_notice)
 from r1desk.core.guard.status import GuardStatus
 from r1desk.core.guard.policy import Decision
 from r1desk.core.guard.session import GuardSession, TurnGuard
 from r1desk.core.holdback import HoldBack
-from r1desk.core.prompts import Message, PromptRequest
+from r1desk.core.prompts import BuiltPrompt, Message, PromptRequest
 from r1desk.core.thinking import ThinkingSplitter
 from r1desk.core.turn_log import TurnLog
 from r1desk.errors import UserFacingError
@@ -47,6 +47,27 @@ def scrub_text(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """Generate more of a reply that ran out of tokens (finish_reason "length").
+
+    The turn resends the conversation with the earlier reply as the start of the assistant turn, so the
+    model carries on where it stopped, with the admin's max_tokens again. In the audit log the new turn has
+    ``regenerate_of`` = the cut turn (which becomes superseded: the chat shows, and later prompts send, the
+    whole reply once), ``settings.continues`` = that turn too, a ``prompt_sent`` that ends with the earlier
+    reply, and the whole reply (earlier + new) as its thinking, answer and raw output.
+    """
+
+    turn_id: str
+    raw_output: str             # the cut reply exactly as the model wrote it (TurnResult.raw_output)
+
+
+# Fewer free context positions than this after the prompt and the earlier reply: nothing to continue into.
+MIN_CONTINUE_ROOM = 16
+
+
+
+
 @dataclass
 class TurnRequest:
     user_text: str
@@ -56,6 +77,7 @@ class TurnRequest:
     language: str | None = "auto"          # "auto", a language code, or None for no lock
     params: GenParams | None = None        # None: the settings' generation defaults
     regenerate_of: str | None = None
+    continue_from: Continuation | None = None    # carry on a reply that ran out of tokens (see Continuation)
 
 
 class ChatSession:
@@ -152,11 +174,16 @@ class ChatSession:
             "n_ctx": engine.n_ctx, "thinking_visibility": config.thinking_visibility,
             "regenerate_of": req.regenerate_of, "strong_language": strong_language,
         }
+        cont = req.continue_from
+        if cont is not None:
+            settings_snapshot["continues"] = cont.turn_id
         model = description.to_dict()
         conversation_id = req.conversation_id
         try:
             built = engine.build_prompt(prompt_req,
                                         max_tokens=min(params.max_tokens, engine.n_ctx // REPLY_RESERVE_DIVISOR))
+            if cont is not None:
+                built = self._continued(built, cont)
         except UserFacingError as exc:        # e.g. the prompt alone exceeds the context: log, then raise
             self.log.failed(conversation_id=conversation_id, prompt_typed=req.user_text, model=model,
                             settings=settings_snapshot, policy=guard.policy_snapshot(),
@@ -178,6 +205,10 @@ class ChatSession:
         stop = LinkedEvent(cancel)            # set on user cancel (at once, for a network stream) or a guard block
         splitter = ThinkingSplitter(built.starts_in_thinking)
         hold = HoldBack(guard.held_channels(), lambda ch: guard.judged()[ch], guard.cut)
+        if cont is not None:                  # the earlier reply: judged again, shown already
+            for channel, text in splitter.feed(cont.raw_output):
+                guard.feed(channel, text)
+                hold.already_shown(channel, text)
         generation = engine.stream(built, params, stop)
         started = time.perf_counter()
         last_stats = started
@@ -257,17 +288,29 @@ class ChatSession:
             finish = "cancelled"
         for report in guard.language_reports():
             yield report
-        if splitter.unfinished_thinking and not blocked:
-            yield Notice("unfinished_thinking",
-                         "The model ran out of tokens while still thinking: there is no answer. "
-                         "Raise the maximum new tokens and regenerate.")
+        if finish == "length" and not blocked:
+            yield length_notice(splitter.unfinished_thinking, params.max_tokens)
         outcome = _Outcome(turn_id, conversation_id, splitter.thinking, splitter.answer,
                            guard.shown("answer", splitter.answer), guard.shown("thinking", splitter.thinking),
                            finish, splitter.unfinished_thinking, blocked, stats, hold.percentiles())
-        result = _result(outcome, guard, model, settings_snapshot, built.notices + built.warnings)
-        self.log.finish(result, generation.text, guard)
+        raw_output = (cont.raw_output if cont is not None else "") + generation.text
+        result = replace(_result(outcome, guard, model, settings_snapshot, built.notices + built.warnings),
+                         raw_output=raw_output)
+        self.log.finish(result, raw_output, guard)
         yield from self.log.take_notices()
         yield TurnFinished(result)
+
+    def _continued(self, built: BuiltPrompt, cont: Continuation) -> BuiltPrompt:
+        """The prompt with the cut reply as the start of the assistant turn (a rendered-text backend only)."""
+        if built.messages:
+            raise UserFacingError("Continue works with a local model only",
+                                  hint="regenerate with a higher maximum of new tokens instead")
+        text = built.text + cont.raw_output
+        room = self.engine.n_ctx - self.engine.count_tokens(text)
+        if room < MIN_CONTINUE_ROOM:
+            raise UserFacingError("the reply already fills the model's context: there is no room to continue",
+                                  hint="start a new chat, or load the model with a larger context size")
+        return replace(built, text=text, prompt_tokens=None)
 
     # --- results and audit --------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ class HoldBack:
             return self._release(channel, len(self.raw[channel]))
         return self._checking_event(channel)
 
+    def already_shown(self, channel: Channel, text: str) -> None:
+        """Text the view shows already (a continuation's earlier reply): counted, never handed out again."""
+        self.raw[channel] += text
+        self.released[channel] = len(self.raw[channel])
+
     def poll(self, upto: dict[str, int] | None = None) -> list[Delta | Checking]:
         """Release what has been judged since the last call. Read ``judged_upto`` *before* handing out
         the guard's events and pass it as ``upto``, so a block decided in between is already known."""

@@ -69,6 +69,7 @@ class ChatPage(QWidget):
         self.input.stop.connect(self.stop)
         self.view.edit_resend.connect(self._on_edit_resend)
         self.view.regenerate.connect(self._on_regenerate)
+        self.view.continue_turn.connect(self._on_continue)
         self.view.feedback.connect(self._on_feedback)
         w = state.worker
         w.turn_started.connect(self._on_turn_started)
@@ -152,7 +153,17 @@ class ChatPage(QWidget):
             reason = get("finish_reason") or get("status") or "stop"
             if reason == "blocked" and not answer:
                 message.show_prompt_blocked("This message was blocked by the guard.")
-            message.finish(_StoredResult(message.turn_id, answer, reason))
+            for notice in get("notices") or ():           # the turn's stored notices (context trimmed, few-shot…)
+                if isinstance(notice, dict) and notice.get("message"):
+                    message.add_notice(str(notice.get("kind") or "info"), str(notice["message"]))
+            language = get("language") or {}
+            answer_language = language.get("answer") if isinstance(language, dict) else None
+            if isinstance(answer_language, dict) and language.get("target"):
+                message.set_language(str(language["target"]), float(answer_language.get("share_in_target") or 0.0),
+                                     _mixing_events(answer_language.get("events")))
+            message.finish(_StoredResult(message.turn_id, answer, reason, unfinished=bool(get("unfinished_thinking")),
+                                         raw_output=str(get("raw_output") or ""), usage=get("usage") or {},
+                                         timings=get("timings") or {}))
             rating = get("feedback_rating") or get("rating")
             if rating:
                 (message.up_button if int(rating) > 0 else message.down_button).setChecked(True)
@@ -289,11 +300,11 @@ class ChatPage(QWidget):
         self.input.set_can_send(ready, "Load a model first (Models…)")
 
     # -- exchange actions -------------------------------------------------------------------------------
-    def _history(self) -> list[Any]:
+    def _history(self, upto: int | None = None) -> list[Any]:
         from r1desk.core.prompts import Message
 
         history: list[Any] = []
-        for user, assistant in self.view.exchanges:
+        for user, assistant in self.view.exchanges[:upto]:
             answer = assistant.answer_text()
             if assistant.result is None and not answer:
                 continue          # the turn failed before the model answered (e.g. prompt too long)
@@ -316,6 +327,27 @@ class ChatPage(QWidget):
         user, assistant = self.view.exchanges[index]
         self.send(user.text, keep=index, regenerate_of=assistant.turn_id)
 
+    def _on_continue(self, index: int) -> None:
+        """Continue a reply that ran out of tokens: the same message streams on (core.chat.Continuation);
+        only the latest reply, so the conversation after it stays what the model saw."""
+        if index != len(self.view.exchanges) - 1 or self.busy or self.state.session is None:
+            return
+        user, assistant = self.view.exchanges[index]
+        result = assistant.result
+        if result is None or not result.turn_id or not result.raw_output:
+            return
+        from r1desk.core.chat import Continuation, TurnRequest
+
+        request = TurnRequest(user_text=user.text, conversation_id=self.conversation_id,
+                              history=self._history(index), template=self.input.template_key(),
+                              language=self.input.language_code(), regenerate_of=result.turn_id,
+                              continue_from=Continuation(result.turn_id, result.raw_output))
+        assistant.resume()
+        self._last, self._current = None, assistant
+        self.view.set_regenerate_enabled(False)
+        self.input.set_busy(True)
+        self.state.worker.start_turn(self.state.session, request)
+
     def _on_feedback(self, turn_id: str, rating: int, comment: str) -> None:
         audit = self.state.audit
         if audit is None:
@@ -331,10 +363,26 @@ class ChatPage(QWidget):
 class _StoredResult:
     """Enough of a TurnResult to finish a message rebuilt from the audit log."""
 
-    def __init__(self, turn_id: str | None, answer: str, reason: str) -> None:
+    def __init__(self, turn_id: str | None, answer: str, reason: str, *, unfinished: bool = False,
+                 raw_output: str = "", usage: dict[str, Any] | None = None,
+                 timings: dict[str, Any] | None = None) -> None:
         self.turn_id = turn_id
         self.answer_shown = answer
         self.finish_reason = reason
-        self.unfinished_thinking = False
-        self.usage: dict[str, Any] = {}
-        self.timings: dict[str, Any] = {}
+        self.unfinished_thinking = unfinished
+        self.raw_output = raw_output
+        self.usage: dict[str, Any] = dict(usage or {})       # the logged numbers: the stats line comes back
+        self.timings: dict[str, Any] = dict(timings or {})
+
+
+def _mixing_events(raw: Any) -> tuple[Any, ...]:
+    """The stored language-mixing events (MixingEvent.to_dict) back as MixingEvents, for the badge's tooltip."""
+    from r1desk.core.guard.langlock import MixingEvent
+
+    events = []
+    for item in raw if isinstance(raw, list) else ():
+        try:
+            events.append(MixingEvent(**item))
+        except TypeError:
+            continue
+    return tuple(events)

@@ -16,6 +16,7 @@ from r1desk.ui.messages import AssistantMessage, UserMessage
 class ChatView(QScrollArea):
     edit_resend = Signal(int, str)        # index of the exchange, new text
     regenerate = Signal(int)              # index of the exchange
+    continue_turn = Signal(int)           # index of the exchange whose reply ran out of tokens
     feedback = Signal(str, int, str)      # turn id, +1/-1, comment
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -49,6 +50,7 @@ class ChatView(QScrollArea):
         self.exchanges.append((user, assistant))
         user.resend.connect(self._on_resend)
         assistant.regenerate.connect(self._on_regenerate)
+        assistant.continue_requested.connect(self._on_continue)
         assistant.feedback.connect(self._on_feedback)
         self._follow = True
         QTimer.singleShot(0, self.scroll_to_bottom)
@@ -100,6 +102,11 @@ class ChatView(QScrollArea):
         index = self.index_of(assistant)
         if index >= 0:
             self.regenerate.emit(index)
+
+    def _on_continue(self, assistant: AssistantMessage) -> None:
+        index = self.index_of(assistant)
+        if index >= 0:
+            self.continue_turn.emit(index)
 
     def _on_feedback(self, assistant: AssistantMessage, rating: int, comment: str) -> None:
         if assistant.turn_id:

@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QText
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
+from r1desk.core.events import LENGTH_NOTICE_KINDS, length_notice
 from r1desk.ui import theme
 from r1desk.textsafe import printable
 from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
@@ -44,6 +45,8 @@ class FinishedTurn(Protocol):
     def usage(self) -> Mapping[str, Any]: ...
     @property
     def timings(self) -> Mapping[str, Any]: ...
+    @property
+    def raw_output(self) -> str: ...
 
 _renderers: dict[bool, Renderer] = {}
 
@@ -272,6 +275,7 @@ class AssistantMessage(QFrame):
 
     regenerate = Signal(object)               # self
     feedback = Signal(object, int, str)       # self, +1/-1, comment
+    continue_requested = Signal(object)       # self: generate more of a reply that ran out of tokens
 
     def __init__(self, thinking_visibility: str = "collapsed", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -286,6 +290,8 @@ class AssistantMessage(QFrame):
         self._thinking_s: float | None = None
         self._dirty: set[str] = set()
         self._throttle = Throttle(self._repaint, REPAINT_MS, self)
+        self.length_notice: QFrame | None = None     # the one "ran out of tokens" notice, with Continue
+        self.continue_button: QPushButton | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 60, 6)
@@ -418,11 +424,51 @@ class AssistantMessage(QFrame):
         self.answer.setVisible(False)
 
     def add_notice(self, kind: str, message: str) -> None:
+        if kind in LENGTH_NOTICE_KINDS:
+            self._set_length_notice(kind, message)
+            return
         label = QLabel(f"⚠ {message}" if kind != "context_trimmed" else f"ⓘ {message}", self)
         label.setObjectName("NoticeBox")
         label.setWordWrap(True)
         label.setProperty("notice_kind", kind)
         self.notices.addWidget(label)
+
+    def _set_length_notice(self, kind: str, message: str) -> None:
+        """One notice for a reply that ran out of tokens (never one per source), with a Continue button."""
+        if self.length_notice is not None:
+            label = self.length_notice.findChild(QLabel)
+            if label is not None:
+                label.setText(f"⚠ {message}")
+            self.length_notice.setProperty("notice_kind", kind)
+            return
+        box = QFrame(self)
+        box.setObjectName("NoticeBox")
+        box.setProperty("notice_kind", kind)
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        label = QLabel(f"⚠ {message}", box)
+        label.setWordWrap(True)
+        row.addWidget(label, 1)
+        button = QPushButton("Continue", box)
+        button.setToolTip("Generate more of this reply (up to the maximum of new tokens your administrator set)")
+        button.setEnabled(False)              # until the turn has finished
+        button.clicked.connect(lambda: self.continue_requested.emit(self))
+        row.addWidget(button)
+        self.notices.addWidget(box)
+        self.length_notice, self.continue_button = box, button
+
+    def resume(self) -> None:
+        """Continue was pressed: the message streams again, the notice goes (a new one comes if it runs out again)."""
+        if self.length_notice is not None:
+            self.notices.removeWidget(self.length_notice)
+            self.length_notice.hide()
+            self.length_notice.deleteLater()
+        self.length_notice = self.continue_button = None
+        self.result = None
+        self.streaming = True
+        self._started = time.monotonic()
+        self.status.setVisible(False)
+        self.action_row.setVisible(False)
 
     def set_language(self, target: str | None, share: float, events: tuple[MixingEvent, ...] = ()) -> None:
         mixing = bool(events) or share < 0.9
@@ -462,10 +508,13 @@ class AssistantMessage(QFrame):
             self.stats_label.setText(final)
         reason = result.finish_reason
         messages = {"cancelled": "Stopped.", "interrupted": "Interrupted (the app was closed).",
-                    "length": "The answer hit the length limit.", "error": "Generation failed."}
-        if result.unfinished_thinking:
-            self.add_notice("unfinished_thinking", "The model was still thinking when it stopped; "
-                            "no final answer was produced.")
+                    "error": "Generation failed."}
+        if reason == "length":                # one notice, whether the core said it already or the turn was reopened
+            if self.length_notice is None:
+                notice = length_notice(result.unfinished_thinking)
+                self.add_notice(notice.kind, notice.message)
+            if self.continue_button is not None:
+                self.continue_button.setEnabled(bool(result.turn_id and result.raw_output))
         if reason in messages and not self.status.isVisible():
             self.status.setText(messages[reason])
             set_chip(self.status, "muted")

@@ -272,3 +272,49 @@ def test_a_turn_the_locked_database_refused_until_exit_is_stored_at_the_next_sta
     turn = reopened.get_turn(result.turn_id)
     assert turn["status"] == "done" and turn["prompt_typed"] == "Remember me"
     reopened.close()
+
+
+def test_out_of_tokens_gives_one_notice_and_continue_carries_on(tiny_r1_engine, audit, langid):
+    """Issue 14 item 11: one notice when R1 runs out of tokens; Continue generates more within max_tokens,
+    resending the conversation with the cut reply, and the audit log says so."""
+    from r1desk.core.chat import Continuation
+    from r1desk.core.events import LENGTH_NOTICE_KINDS
+
+    session = make_session(tiny_r1_engine, audit, langid)
+    params = session.generation_params(max_tokens=24, seed=7)
+    first_events = run(session, TurnRequest("What is 2+2?", params=params, language=None))
+    first = finished(first_events)
+    assert first.finish_reason == "length" and first.raw_output
+    notices = [e for e in first_events if isinstance(e, Notice) and e.kind in LENGTH_NOTICE_KINDS]
+    assert len(notices) == 1 and "Continue" in notices[0].message and "24 new tokens" in notices[0].message
+
+    req = TurnRequest("What is 2+2?", conversation_id=first.conversation_id, params=params, language=None,
+                      regenerate_of=first.turn_id, continue_from=Continuation(first.turn_id, first.raw_output))
+    events = run(session, req)
+    started = events[0]
+    assert isinstance(started, TurnStarted) and started.prompt_sent.endswith("<think>\n" + first.raw_output)
+    new_text = "".join(e.text for e in events if isinstance(e, Delta))
+    second = finished(events)
+    assert second.raw_output.startswith(first.raw_output) and len(second.raw_output) > len(first.raw_output)
+    assert second.usage["completion_tokens"] <= 24                       # the admin's bound, again
+    assert (second.thinking + second.answer_raw).replace("\n", "").startswith(first.thinking.replace("\n", "")[:40])
+    assert new_text and not new_text.startswith(first.thinking[:20])     # the earlier text is not sent twice
+    row = audit.get_turn(second.turn_id)
+    assert row["settings"]["continues"] == first.turn_id and row["regenerate_of"] == first.turn_id
+    assert row["raw_output"] == second.raw_output and row["prompt_sent"] == started.prompt_sent
+    turns = audit.get_conversation(first.conversation_id)["turns"]
+    assert [(t["id"], bool(t["superseded"])) for t in turns] == [(first.turn_id, True), (second.turn_id, False)]
+    assert audit.verify().ok
+
+
+def test_continue_with_no_room_left_in_the_context_is_refused_and_logged(tiny_r1_engine, audit, langid):
+    from r1desk.core.chat import Continuation
+    from r1desk.errors import UserFacingError
+
+    session = make_session(tiny_r1_engine, audit, langid)
+    huge = "word " * tiny_r1_engine.n_ctx
+    with pytest.raises(UserFacingError, match="no room to continue"):
+        run(session, TurnRequest("Hi", language=None, continue_from=Continuation("t0", huge)))
+    session.close()
+    rows = audit.list_turns()
+    assert rows and rows[0]["status"] == "error"                         # the request is not lost

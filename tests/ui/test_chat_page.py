@@ -90,3 +90,42 @@ def test_a_bug_in_the_session_is_reported_and_the_worker_keeps_going(qtbot, page
     assert "RuntimeError: boom" in captured_dialogs[0]["text"]
     _run(qtbot, page, "two")
     assert page.view.last_assistant().answer_text() == "fine"
+
+
+def test_out_of_tokens_shows_one_notice_with_continue_that_carries_on(qtbot, page):
+    """Issue 14 item 11: one notice (not three), and Continue streams more into the same message."""
+    cut = ev.TurnResult(turn_id="t1", conversation_id="c1", thinking="Let me think", answer_raw="", answer_shown="",
+                        thinking_shown="Let me think", finish_reason="length", unfinished_thinking=True,
+                        blocked=False, raw_output="Let me think")
+    whole = ev.TurnResult(turn_id="t2", conversation_id="c1", thinking="Let me think about it.",
+                          answer_raw="Four.", answer_shown="Four.", thinking_shown="Let me think about it.",
+                          finish_reason="stop", unfinished_thinking=False, blocked=False,
+                          raw_output="Let me think about it.</think>Four.")
+    page.state.session = session = ScriptedSession(
+        [ev.TurnStarted("t1", "c1", {}, "prompt", {}), ev.Delta("thinking", "Let me think"),
+         ev.length_notice(True, 24), ev.TurnFinished(cut)],
+        [ev.TurnStarted("t2", "c1", {}, "prompt", {}), ev.Delta("thinking", " about it."),
+         ev.Delta("answer", "Four."), ev.TurnFinished(whole)])
+    _run(qtbot, page, "What is 2+2?")
+    (_user, message), = page.view.exchanges
+    assert message.notices.count() == 1 and message.length_notice is not None
+    assert "ran out of tokens" in message.length_notice.findChild(type(message.status)).text()
+    assert not message.status.isVisible()                      # no second "hit the length limit" line
+    assert message.continue_button.isEnabled()
+    with qtbot.waitSignal(page.state.worker.busy_changed, check_params_cb=lambda busy: busy == 0, timeout=10000):
+        message.continue_button.click()
+    request = session.requests[-1]
+    assert request.continue_from.turn_id == "t1" and request.continue_from.raw_output == "Let me think"
+    assert request.regenerate_of == "t1" and request.user_text == "What is 2+2?" and request.history == []
+    (_user, same), = page.view.exchanges
+    assert same is message and message.turn_id == "t2" and message.answer_text() == "Four."
+    assert message.channels["thinking"].raw == "Let me think about it."
+    assert message.notices.count() == 0 and message.length_notice is None
+
+
+def test_a_reopened_cut_turn_shows_the_same_single_notice(qtbot, page):
+    page.show_conversation("c1", [{"id": "t1", "prompt_typed": "Hi", "thinking_shown": "hmm", "answer_shown": "",
+                                   "finish_reason": "length", "unfinished_thinking": 1, "raw_output": "hmm"}])
+    (_user, message), = page.view.exchanges
+    assert message.notices.count() == 1 and message.length_notice is not None
+    assert message.length_notice.property("notice_kind") == "unfinished_thinking"
