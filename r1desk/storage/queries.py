@@ -223,11 +223,15 @@ class ReadMixin(AuditBase):
             # the chat shows and re-sends only the new branch; the audit log keeps every branch.
             conv["turns"] = _dicts(db.execute(
                 "SELECT t.id, t.created, t.status, t.finish_reason, t.prompt_typed, t.answer_shown, t.thinking_shown,"
+                " t.raw_output, t.unfinished_thinking, t.usage_json, t.timings_json, t.language_json, t.notices_json,"
                 " t.regenerate_of, EXISTS(SELECT 1 FROM turns r JOIN turns x ON x.id = r.regenerate_of"
                 " WHERE r.conversation_id = t.conversation_id AND x.conversation_id = t.conversation_id"
                 " AND x.seq <= t.seq AND r.seq > t.seq) AS superseded,"
                 " (SELECT f.thumbs FROM feedback f WHERE f.turn_id = t.id ORDER BY f.id DESC LIMIT 1)"
                 " AS feedback_rating FROM turns t WHERE t.conversation_id = ? ORDER BY t.seq", [conversation_id]))
+            for turn in conv["turns"]:        # what a reopened chat shows: stats, language badge, notices
+                for name in ("usage_json", "timings_json", "language_json", "notices_json"):
+                    turn[name.removesuffix("_json")] = loads(turn.pop(name))
             return conv
 
     def list_admin_events(self, *, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
