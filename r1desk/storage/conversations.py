@@ -10,6 +10,11 @@ from r1desk.storage.base import AuditBase
 from r1desk.storage.records import AuditInputError, clean_text, new_id, now
 
 
+# Self-check runs log each prompt as a conversation titled "[self-check <run>] …" (core.selfcheck): they stay in
+# the audit log and its lists, but not in the end user's chat list (list_conversations(include_selfcheck=False)).
+SELFCHECK_TITLE_PREFIX = "[self-check "
+
+
 class ConversationsMixin(AuditBase):
     """Conversation writes of AuditLog (needs ``_write`` and ``_admin_event``)."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from r1desk.storage.base import AuditBase
+from r1desk.storage.conversations import SELFCHECK_TITLE_PREFIX
 from r1desk.storage.records import (
     ACTIONS, CHANNELS, REVIEW_LABELS, SEVERITY_NAMES, STATUSES, AuditInputError, clean_text, loads, parse_date,
 )
@@ -197,11 +198,15 @@ class ReadMixin(AuditBase):
             return turn
 
     def list_conversations(self, *, query: str | None = None, include_deleted: bool = False,
-                           limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """Most recently updated first; ``query`` matches the title (case-insensitive, literal)."""
+                           include_selfcheck: bool = True, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Most recently updated first; ``query`` matches the title (case-insensitive, literal).
+        ``include_selfcheck=False``: without the self-check's conversations (the end user's chat list)."""
         where, args = [], []
         if not include_deleted:
             where.append("c.deleted IS NULL")
+        if not include_selfcheck:
+            where.append("substr(c.title, 1, ?) != ?")
+            args += [len(SELFCHECK_TITLE_PREFIX), SELFCHECK_TITLE_PREFIX]
         if query:
             escaped = clean_text(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append("c.title LIKE ? ESCAPE '\\'")

@@ -235,7 +235,7 @@ class MainWindow(QMainWindow):
             return
         query = self.sidebar.search.text().strip() if query is None else query
         try:
-            rows = audit.list_conversations(query=query or None)
+            rows = audit.list_conversations(query=query or None, include_selfcheck=False)   # audit log keeps them
         except Exception as exc:
             log.warning("could not list conversations: %s", exc)
             return
@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         """At start: reopen the most recently active conversation (False when there is none)."""
         audit = self.state.audit
         try:
-            rows = audit.list_conversations(limit=1) if audit is not None else []
+            rows = audit.list_conversations(limit=1, include_selfcheck=False) if audit is not None else []
         except Exception as exc:
             log.warning("could not list conversations: %s", exc)
             return False

@@ -213,6 +213,7 @@ class SelfCheckDialog(QDialog):
         if self.state.worker.busy:
             self._refresh()
             return False
+        self.form.renew_report_path()        # a default name already written by the last run gets a fresh one
         try:
             opts = self.form.options()
         except Exception as exc:  # noqa: BLE001 - shown as a message, never a crash
@@ -285,13 +286,14 @@ class SelfCheckDialog(QDialog):
             self._set_status(f"Cancelled after {done} of {planned} turns ({took}). The rates and the report cover "
                              "the turns that finished.", "warn")
         else:
-            self._set_status(f"Finished {done} turns in {took} · logged as self-check {run.run_id[:8]}.", "ok")
+            self._set_status(f"Finished {done} turns in {took} · logged as self-check {run.run_id[:8]}."
+                             + (f" Report: {self.report_path}" if self.report_path else ""), "ok")
         self.progress.setRange(0, max(planned, 1))
         self.progress.setValue(done)
         self.results.show_metrics(run.metrics, summary_note(run))
         self.results.show()
         self.fit_height()
-        self.form.renew_report_path()                   # the next run gets its own file
+        # the Report field keeps showing the file just written; the next Start picks a fresh default name
         self._finish()
         self.run_finished.emit(run)
 
@@ -315,7 +317,12 @@ class SelfCheckDialog(QDialog):
     def open_report(self) -> bool:
         if self.report_path is None or not self.report_path.is_file():
             return False
-        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.report_path))))
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.report_path))):
+            return True
+        # no browser (or no desktop integration): say where the file is, selectable, so it can be opened by hand
+        self._set_status(f"No web browser could open the report. It is saved at: {self.report_path}", "warn")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return False
 
     def _on_open_models(self) -> None:
         if self._open_model_manager is not None:

@@ -29,7 +29,12 @@ def default_report_path() -> Path:
     from r1desk import paths
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return paths.data_dir() / "selfcheck" / f"selfcheck-{stamp}.html"
+    folder = paths.data_dir() / "selfcheck"
+    path, n = folder / f"selfcheck-{stamp}.html", 1
+    while path.exists():                 # two runs in one second never share a file
+        n += 1
+        path = folder / f"selfcheck-{stamp}-{n}.html"
+    return path
 
 
 def describe_suite(prompts: list[Any]) -> str:
@@ -183,8 +188,9 @@ class SelfCheckForm(QFrame):
             self.default_report = False
 
     def renew_report_path(self) -> None:
-        """After a run, propose a fresh file name, unless the user chose one."""
-        if self.default_report:
+        """Before a run: a fresh default file name when the one shown was already written (never a name the
+        user chose). After a run the field keeps showing the file that was written."""
+        if self.default_report and Path(self.report_edit.text().strip()).is_file():
             self.report_edit.setText(str(default_report_path()))
 
     def report_target(self) -> Path:

@@ -135,6 +135,19 @@ def test_conversations_crud_and_soft_delete(audit):
         audit.rename_conversation("missing", "x")
 
 
+def test_self_check_conversations_stay_out_of_the_chat_list_but_in_the_log(audit):
+    """Issue 14 item 10: the end user's list leaves the self-check's conversations out; the audit keeps them."""
+    chat = audit.create_conversation("Trip to Lyon")
+    check = audit.create_conversation("[self-check 1a2b3c4d] xstest-1 · guards on")
+    log_turn(audit, conversation_id=check)
+    assert {c["id"] for c in audit.list_conversations()} == {chat, check}
+    assert [c["id"] for c in audit.list_conversations(include_selfcheck=False)] == [chat]
+    assert audit.list_conversations(query="xstest", include_selfcheck=False) == []
+    assert audit.get_conversation(check)["turns"], "the audit keeps the turns"
+    renamed = audit.create_conversation("my [self-check notes]")          # only the self-check's own prefix
+    assert renamed in [c["id"] for c in audit.list_conversations(include_selfcheck=False)]
+
+
 def test_new_conversation_is_titled_after_the_prompt(audit):
     tid = log_turn(audit, prompt="  Explain   the water cycle to a child " + "please " * 20)
     conv = audit.get_conversation(audit.get_turn(tid)["conversation_id"])

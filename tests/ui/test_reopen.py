@@ -50,3 +50,12 @@ def test_a_reopened_conversation_keeps_its_stats_language_badge_and_notices(qtbo
     texts = [message.notices.itemAt(i).widget() for i in range(message.notices.count())]
     assert any("Dropped 2 earlier messages" in getattr(w, "text", lambda: "")() for w in texts)
     assert message.length_notice is not None and message.continue_button.isEnabled()   # the cut answer: one notice
+
+
+def test_the_app_never_opens_on_a_self_check_conversation(qtbot, make_window, audit):
+    chat = _turn(audit, None, "my question")
+    check = audit.create_conversation("[self-check 0123abcd] harm-1 · guards off")
+    _turn(audit, check, "an unsafe test prompt")                     # newer than the chat
+    window = make_window()
+    assert window.open_last_conversation() and window.chat.conversation_id == chat
+    assert window.sidebar.ids() == [chat]

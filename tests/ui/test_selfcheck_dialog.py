@@ -152,6 +152,26 @@ def test_a_report_path_that_is_a_folder_is_refused(qtbot, make_window, tiny_r1_e
 
 # -- real runs ---------------------------------------------------------------------------------------
 
+def test_a_default_report_name_is_renewed_only_once_written(qtbot, tmp_path, monkeypatch):
+    from r1desk.ui import selfcheck_form
+
+    written = tmp_path / "selfcheck-1.html"
+    monkeypatch.setattr(selfcheck_form, "default_report_path", lambda: tmp_path / "selfcheck-2.html")
+    form = selfcheck_form.SelfCheckForm()
+    qtbot.addWidget(form)
+    form.report_edit.setText(str(written))
+    form.default_report = True
+    form.renew_report_path()
+    assert form.report_edit.text() == str(written)           # not written yet: it stays (what the user sees is used)
+    written.write_text("report")
+    form.renew_report_path()
+    assert form.report_edit.text() == str(tmp_path / "selfcheck-2.html")
+    form.report_edit.setText(str(written))
+    form.default_report = False                               # a name the user chose is never changed
+    form.renew_report_path()
+    assert form.report_edit.text() == str(written)
+
+
 def test_builtin_suite_runs_on_the_tiny_r1_model(qtbot, make_window, tiny_r1_engine, tmp_path, monkeypatch):
     window = make_window(engine=tiny_r1_engine)
     store = RoleStore(params=FAST, audit=window.state.audit.log_admin_event)
@@ -190,6 +210,14 @@ def test_builtin_suite_runs_on_the_tiny_r1_model(qtbot, make_window, tiny_r1_eng
     assert dialog.open_report_button.isEnabled()
     dialog.open_report_button.click()
     assert opened and opened[0].toLocalFile() == str(report)
+    # issue 14 item 10: the Report field shows the file written; no browser: the dialog says where it is
+    assert dialog.form.report_edit.text() == str(report) and str(report) in dialog.status.text()
+    monkeypatch.setattr(selfcheck_dialog.QDesktopServices, "openUrl", lambda url: False)
+    assert dialog.open_report() is False
+    assert "No web browser" in dialog.status.text() and str(report) in dialog.status.text()
+    # the run's conversations are in the audit log, not in the end user's chat list
+    window.refresh_conversations()
+    assert window.sidebar.ids() == []
     # logged in the audit database, with its metrics and report
     with AuditLog() as audit:
         runs = audit.list_selfcheck_runs()

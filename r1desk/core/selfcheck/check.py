@@ -22,6 +22,7 @@ from r1desk.core.selfcheck.runner import (AnswerJudge, Progress, SelfCheckRun, m
 from r1desk.core.selfcheck.suites import Prompt, load_suite
 from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
+from r1desk.storage.conversations import SELFCHECK_TITLE_PREFIX
 
 log = logging.getLogger("r1desk.selfcheck")
 
@@ -108,7 +109,7 @@ def _run(opts: SelfCheckOptions, modes: list[str], suite_name: str, prompts: lis
         conversation_id = None
         if audit is not None:
             conversation_id = audit.create_conversation(
-                f"[self-check {run_id[:8]}] {prompt.id} · guards {mode}")
+                f"{SELFCHECK_TITLE_PREFIX}{run_id[:8]}] {prompt.id} · guards {mode}")
         return TurnRequest(user_text=prompt.text, conversation_id=conversation_id, language=opts.language,
                            params=base_params)
 
