@@ -47,7 +47,7 @@ def _gib(n: int) -> str:
 def run_catalog(args: argparse.Namespace) -> int:
     if args.context is not None and args.context <= 0:
         raise UserFacingError("--context must be a positive number of tokens")
-    hw = hardware.detect()
+    hw = hardware.detect(bandwidth=True)
     rows = hardware.assess(catalog.entries(), hw, args.context)
     partial = {p.name.split(".gguf")[0] for p in downloads.partial_downloads()}
     models = paths.models_dir()

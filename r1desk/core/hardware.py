@@ -119,9 +119,9 @@ def detect_gpus(timeout: float = 5.0) -> tuple[GPU, ...]:
     return parse_nvidia_smi(result.stdout)
 
 
-def detect(*, bandwidth: bool = True) -> Hardware:
-    """This machine's memory and GPUs; with ``bandwidth``, the (cached) RAM bandwidth too — the first
-    call on a machine measures it, so call this off the GUI thread."""
+def detect(*, bandwidth: bool = False) -> Hardware:
+    """This machine's memory and GPUs; with ``bandwidth`` (the catalog's speed estimates), the cached RAM
+    bandwidth too — the first such call on a machine measures it, so make it off the GUI thread."""
     memory = psutil.virtual_memory()
     return Hardware(total_ram=memory.total, available_ram=memory.available, gpus=detect_gpus(),
                     bandwidth=memory_bandwidth() if bandwidth else None)

@@ -60,7 +60,7 @@ def machine_and_catalog(n_ctx: int | None = None) -> tuple[Any, list[CatalogRow]
     hardware = _core("hardware")
     catalog = _core("catalog")
     downloads = _core("downloads")
-    machine = hardware.detect()
+    machine = hardware.detect(bandwidth=True)
     partial = {p.name.split(".gguf")[0] for p in downloads.partial_downloads()}
     rows: list[CatalogRow] = []
     for a in hardware.assess(catalog.entries(), machine, n_ctx):

@@ -168,7 +168,8 @@ def test_parse_nvidia_smi():
 
 
 def test_detect_reads_this_machine():
-    hw = hardware.detect(bandwidth=False)
+    hw = hardware.detect()
+    assert hw.bandwidth is None                  # measured only where speeds are shown (catalog)
     assert hw.total_ram > 0 and 0 < hw.available_ram <= hw.total_ram
     assert "RAM" in hw.describe()
 
