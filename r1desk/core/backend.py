@@ -61,6 +61,9 @@ class TextStream(Protocol):
 
     stats: GenStats | None
     text: str                         # what was yielded so far
+    # (prompt tokens read, prompt tokens) while the model reads the prompt, announced by an empty piece;
+    # None where the backend cannot tell (a server)
+    prompt_progress: tuple[int, int] | None
 
     def __iter__(self) -> Iterator[str]: ...
     @property

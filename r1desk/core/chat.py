@@ -17,7 +17,7 @@ from typing import Any
 from r1desk.core.backend import InferenceBackend, LinkedEvent
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
-from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked,
+from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked, PromptProgress,
                                 Stats, TurnFinished, TurnResult, TurnStarted, length_notice)
 from r1desk.core.guard.status import GuardStatus
 from r1desk.core.guard.policy import Decision
@@ -219,6 +219,12 @@ class ChatSession:
         prompt_blocked = False
         try:
             for piece in generation:
+                if not piece:                     # the model is reading the prompt: how far (not model output)
+                    if generation.prompt_progress is not None:
+                        yield PromptProgress(*generation.prompt_progress)
+                    if cancel.is_set() or guard.blocked.is_set():
+                        stop.set()
+                    continue
                 if check.pending:                 # nothing is handed out before the prompt's verdict
                     yield from check.events()
                     if guard.prompt_blocked:

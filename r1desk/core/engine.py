@@ -403,8 +403,15 @@ class Engine:
         return Generation(self, tokens, params, cancel or threading.Event())
 
 
+# Prompt reading is reported after every PROMPT_BATCH tokens, for prompts of at least PROMPT_PROGRESS_MIN tokens.
+PROMPT_BATCH = 256
+PROMPT_PROGRESS_MIN = 64
+
+
 class Generation:
-    """One streamed reply: iterate for text pieces; ``stats`` is set when the iteration ends."""
+    """One streamed reply: iterate for text pieces; ``stats`` is set when the iteration ends.
+
+    While the prompt is read, the iteration yields empty pieces and ``prompt_progress`` says how far it is."""
 
     def __init__(self, engine: Engine, tokens: list[int], params: GenParams,
                  cancel: threading.Event) -> None:
@@ -414,6 +421,7 @@ class Generation:
         self.cancel = cancel
         self._llm = engine._llm            # the model the prompt was tokenised for
         self.stats: GenStats | None = None
+        self.prompt_progress: tuple[int, int] | None = None   # (prompt tokens read, prompt tokens) while reading
         self.text = ""                   # everything yielded so far
         self.tokens: list[int] = []      # completion token ids (without the end-of-generation one)
         # A weak reference: the consumer's loop owns the iterator, so dropping it (break, garbage
@@ -456,6 +464,9 @@ class Generation:
             vocab = llama_cpp.llama_model_get_vocab(llm.model)
             engine._generating = True
             try:
+                # Read the prompt here, batch by batch, so the reader can show "n/N tokens" (an empty piece after
+                # each batch; prompt_progress says how far); llm.generate then finds it in the KV cache.
+                yield from self._read_prompt(llm)
                 while True:
                     if self.cancel.is_set():
                         finish = "cancelled"
@@ -506,6 +517,39 @@ class Generation:
                 if errors:
                     log.warning("llama.cpp reported: %s", errors[-1])
                 log.debug("generation finished: %s", self.stats)
+
+    def _read_prompt(self, llm: Any) -> Generator[str, None, None]:
+        """Evaluate all but the prompt's last token in PROMPT_BATCH-token batches (after the prefix the KV
+        cache already holds), yielding "" after each so the caller can report progress between batches.
+
+        llama-cpp-python has no progress callback; its ``generate`` would evaluate the same tokens in
+        ``n_batch`` batches in one blocking call. Here the batches are at most PROMPT_BATCH tokens and
+        ``generate`` is left only the last token (its prefix match reuses what was read). The overhead of
+        the smaller batches is measured in bench/RESULTS.md ("Reading your message" progress).
+        """
+        prompt = self.prompt_tokens
+        cached = int(llm.n_tokens)
+        have = list(llm.input_ids[:cached]) if cached else []
+        prefix = 0
+        for a, b in zip(have, prompt):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(prompt) - 1)
+        todo = len(prompt) - 1 - prefix
+        if todo < PROMPT_PROGRESS_MIN:
+            return                       # short: generate reads it at once, nothing to show
+        llm.n_tokens = prefix            # eval() drops the KV cache past n_tokens before it decodes
+        batch = max(1, min(PROMPT_BATCH, int(llm.n_batch)))
+        self.prompt_progress = (prefix, len(prompt))
+        yield ""
+        for start in range(prefix, len(prompt) - 1, batch):
+            if self.cancel.is_set():
+                return
+            end = min(start + batch, len(prompt) - 1)
+            llm.eval(prompt[start:end])
+            self.prompt_progress = (end, len(prompt))
+            yield ""
 
     @property
     def completion_tokens(self) -> int:

@@ -90,6 +90,14 @@ class LanguageReport:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """The model is reading the prompt: ``done`` of ``total`` prompt tokens (before the first reply token)."""
+
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Stats:
     """Live statistics while generating (periodic)."""
 
@@ -138,4 +146,4 @@ class TurnFinished:
 
 
 ChatEvent = Union[TurnStarted, Notice, PromptBlocked, Delta, Checking, GuardDecision, Redacted, Blocked,
-                  LanguageReport, Stats, TurnFinished]
+                  LanguageReport, Stats, TurnFinished, PromptProgress]

@@ -82,6 +82,7 @@ class ChatPage(QWidget):
         w.blocked.connect(self._on_blocked)
         w.language_report.connect(self._on_language)
         w.stats.connect(self._on_stats)
+        w.prompt_progress.connect(self._on_prompt_progress)
         w.turn_finished.connect(self._on_turn_finished)
         w.turn_failed.connect(self._on_turn_failed)
         w.busy_changed.connect(self._on_busy_changed)
@@ -231,6 +232,10 @@ class ChatPage(QWidget):
         if self._current is not None:
             self._current.set_stats(event.tokens_per_s, event.elapsed_s, event.completion_tokens)
         self.input.stats.setText(f"{event.tokens_per_s:.1f} tok/s · {event.elapsed_s:.1f} s")
+
+    def _on_prompt_progress(self, done: int, total: int) -> None:
+        if self._current is not None:
+            self._current.set_reading(done, total)
 
     def _on_turn_finished(self, result: ev.TurnResult) -> None:
         if self._current is not None:

@@ -290,6 +290,7 @@ class AssistantMessage(QFrame):
         self._thinking_s: float | None = None
         self._dirty: set[str] = set()
         self._throttle = Throttle(self._repaint, REPAINT_MS, self)
+        self.reading: tuple[int, int] | None = None  # prompt tokens read / total while the model reads the prompt
         self.length_notice: QFrame | None = None     # the one "ran out of tokens" notice, with Continue
         self.continue_button: QPushButton | None = None
 
@@ -375,6 +376,10 @@ class AssistantMessage(QFrame):
         if state is None:
             return
         state.raw += text
+        if self.reading is not None:           # the model has started to write: the reading line goes
+            self.reading = None
+            if not self.channels["answer"].raw:
+                self._show_waiting()
         if channel == "thinking":
             if self._thinking_started is None:
                 self._thinking_started = time.monotonic()
@@ -383,6 +388,14 @@ class AssistantMessage(QFrame):
             self._thinking_s = time.monotonic() - self._thinking_started
         self._dirty.add(channel)
         self._throttle()
+
+    def set_reading(self, done: int, total: int) -> None:
+        """The model is reading the prompt (a long conversation on a busy CPU takes a while): say how far."""
+        if self.channels["thinking"].raw or self.channels["answer"].raw:
+            return
+        self.reading = (done, total)
+        self.answer.setHtml(f'<span style="color:{theme.current().muted}">Reading your message… '
+                            f'{done:,}/{total:,} tokens</span>')
 
     def add_decision(self, decision: Decision) -> None:
         channel, action = decision.channel, decision.action

@@ -79,6 +79,7 @@ class GenerationWorker(QObject):
     blocked = Signal(object)             # events.Blocked
     language_report = Signal(object)     # events.LanguageReport
     stats = Signal(object)               # events.Stats
+    prompt_progress = Signal(int, int)   # prompt tokens read, prompt tokens (events.PromptProgress)
     turn_finished = Signal(object)       # events.TurnResult
     turn_failed = Signal(object)         # the exception (UserFacingError or a bug)
     busy_changed = Signal(int)           # 1: a turn started, 0: the last turn ended (int: PySide6 bool refcount bug)
@@ -167,6 +168,8 @@ class GenerationWorker(QObject):
             self.checking.emit(event.channel, event.held)
         elif isinstance(event, ev.Stats):
             self.stats.emit(event)
+        elif isinstance(event, ev.PromptProgress):
+            self.prompt_progress.emit(event.done, event.total)
         elif isinstance(event, ev.TurnStarted):
             self.turn_started.emit(event)
         elif isinstance(event, ev.Notice):

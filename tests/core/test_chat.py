@@ -318,3 +318,16 @@ def test_continue_with_no_room_left_in_the_context_is_refused_and_logged(tiny_r1
     session.close()
     rows = audit.list_turns()
     assert rows and rows[0]["status"] == "error"                         # the request is not lost
+
+
+def test_reading_a_long_prompt_reports_progress_before_the_reply(tiny_r1_engine, audit, langid):
+    from r1desk.core.events import PromptProgress
+
+    session = make_session(tiny_r1_engine, audit, langid)
+    events = run(session, TurnRequest("Summarise: " + "a long pasted document line. " * 120, language=None,
+                                      params=session.generation_params(max_tokens=4, seed=1)))
+    progress = [i for i, e in enumerate(events) if isinstance(e, PromptProgress)]
+    first_delta = next(i for i, e in enumerate(events) if isinstance(e, Delta))
+    assert len(progress) >= 3 and max(progress) < first_delta
+    last = events[progress[-1]]
+    assert last.done == last.total - 1 and last.total == finished(events).usage["prompt_tokens"]

@@ -340,3 +340,50 @@ def test_fixed_seed_is_reproducible_across_a_cached_prompt(smollm2_engine):
     "".join(smollm2_engine.generate(prompt + "Sure", GenParams(max_tokens=4, seed=1)))  # shares the prefix
     again = "".join(smollm2_engine.generate(prompt, params))
     assert first == again
+
+
+def test_a_long_prompt_is_read_in_batches_with_progress(tiny_r1_engine):
+    """Issue 14 item 15: while the model reads a long prompt, the stream says how far (n/N tokens)."""
+    from r1desk.core import engine as engine_module
+    from r1desk.core.engine import GenParams
+
+    prompt = "The quick brown fox jumps over the lazy dog. " * 80
+    total = len(tiny_r1_engine.tokenize(prompt))
+    assert total > engine_module.PROMPT_BATCH * 2
+    params = GenParams(max_tokens=8, temperature=0.0, seed=3)
+    gen = tiny_r1_engine.generate(prompt, params)
+    seen, text = [], []
+    for piece in gen:
+        if not piece:
+            assert not text, "progress only before the reply"
+            seen.append(gen.prompt_progress)
+        else:
+            text.append(piece)
+    assert seen[0] == (0, total) and seen[-1] == (total - 1, total)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) >= total // engine_module.PROMPT_BATCH
+    assert gen.stats.prompt_tokens == total and gen.stats.finish_reason in ("length", "stop")
+    # the same reply as reading the prompt in one go (the KV cache holds what was read)
+    again = tiny_r1_engine.generate(prompt, params)
+    assert "".join(p for p in again if p) == "".join(text)
+
+
+def test_a_short_prompt_has_no_progress_pieces(tiny_r1_engine):
+    from r1desk.core.engine import GenParams
+
+    gen = tiny_r1_engine.generate("Hi", GenParams(max_tokens=4, seed=1))
+    assert all(piece for piece in gen) and gen.prompt_progress is None
+
+
+def test_stop_while_reading_the_prompt_ends_within_a_batch(tiny_r1_engine):
+    import threading
+
+    from r1desk.core.engine import GenParams
+
+    cancel = threading.Event()
+    gen = tiny_r1_engine.generate("Count the words in this sentence please. " * 80, GenParams(max_tokens=8, seed=2),
+                                  cancel)
+    for piece in gen:
+        assert not piece
+        cancel.set()                  # Stop pressed after the first batch
+    assert gen.stats.finish_reason == "cancelled" and gen.completion_tokens == 0
+    assert gen.prompt_progress[0] < gen.prompt_progress[1] - 1

@@ -129,3 +129,20 @@ def test_a_reopened_cut_turn_shows_the_same_single_notice(qtbot, page):
     (_user, message), = page.view.exchanges
     assert message.notices.count() == 1 and message.length_notice is not None
     assert message.length_notice.property("notice_kind") == "unfinished_thinking"
+
+
+def test_reading_your_message_shows_prompt_progress(qtbot, page):
+    """Issue 14 item 15: "Reading your message… n/N tokens" while the model reads the prompt, then the reply."""
+    shown = []
+    page.state.worker.prompt_progress.connect(
+        lambda d, t: shown.append(page.view.last_assistant().answer.toPlainText()))
+    page.state.session = ScriptedSession([ev.TurnStarted("t1", "c1", {}, "prompt", {}), ev.PromptProgress(0, 2000),
+                                          ev.PromptProgress(1024, 2000), ev.PromptProgress(1999, 2000),
+                                          ev.Delta("answer", "Hello"), ev.TurnFinished(_result("t1", "Hello"))])
+    _run(qtbot, page, "a long conversation")
+    message = page.view.last_assistant()
+    assert message.reading is None and message.answer_text() == "Hello"
+    assert len(shown) == 3 and shown[1] == "Reading your message… 1,024/2,000 tokens"
+    qtbot.waitUntil(lambda: "Hello" in message.answer.toPlainText(), timeout=5000)
+    message.set_reading(5, 10)                                    # never over text already shown
+    assert "Reading" not in message.answer.toPlainText()

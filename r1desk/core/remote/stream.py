@@ -102,6 +102,7 @@ class RemoteStream:
         self.params = params
         self.cancel = cancel
         self.stats: GenStats | None = None
+        self.prompt_progress: tuple[int, int] | None = None     # a server does not report prompt reading
         self.text = ""
         self.pieces = 0
         self.usage: dict[str, Any] = {}
