@@ -127,7 +127,8 @@ def check_flags(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from r1desk.core.chat import ChatSession, TurnRequest
-    from r1desk.core.events import Blocked, Delta, GuardDecision, Notice, PromptBlocked, Redacted, TurnFinished
+    from r1desk.core.events import (LENGTH_NOTICE_KINDS, Blocked, Delta, GuardDecision, Notice, PromptBlocked,
+                                    Redacted, TurnFinished)
 
     check_flags(args)
     prompt = _read_prompt(args.prompt)
@@ -175,7 +176,10 @@ def run(args: argparse.Namespace) -> int:
             elif isinstance(event, Notice):
                 notices.append({"kind": event.kind, "message": event.message})
                 if not args.json:
-                    print(f"{_YELLOW if color else ''}[notice] {event.message}{_RESET if color else ''}",
+                    message = event.message
+                    if event.kind in LENGTH_NOTICE_KINDS:     # the app's Continue button is not here
+                        message = message.replace("Continue lets it finish.", "Ask again with a higher --max-tokens.")
+                    print(f"{_YELLOW if color else ''}[notice] {message}{_RESET if color else ''}",
                           file=sys.stderr)
             elif isinstance(event, GuardDecision) and not args.json:
                 d = event.decision

@@ -34,6 +34,8 @@ def test_streams_marked_thinking_and_prints_the_turn_id(tiny_r1_path, capsys):
     out, err = capsys.readouterr()
     assert out.startswith("[thinking]\n")
     assert "[turn " in err
+    # out of tokens: one notice, pointing to what the command line can do (the app offers Continue)
+    assert err.count("ran out of tokens") == 1 and "higher --max-tokens" in err and "Continue" not in err
 
 
 def test_prompt_from_stdin(smollm2_path, capsys, monkeypatch):
