@@ -94,7 +94,7 @@ def test_import_then_use_turns_the_harm_filter_on_for_the_chat(qtbot, make_windo
     finally:
         audit.close()
     keys = [{c["key"] for c in e["details"]["changes"]} for e in reversed(events)]
-    assert keys == [{"guard.harm_model", "guard.harm_threads"}, {"guard.harm_model"}]
+    assert keys == [{"guard.harm_model"}, {"guard.harm_model"}]     # 1 thread is already the default
     assert all(e["actor"] == ADMIN for e in events)
 
 
