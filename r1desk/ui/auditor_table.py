@@ -104,6 +104,15 @@ class TurnTableModel(QAbstractTableModel):
             self._rows[row]["reviewed"] = 1
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
+    def remove_turn(self, turn_id: str) -> int:
+        """Take a turn out of the list (reviewed while the review queue is shown); returns its row, or -1."""
+        row = self.row_of(turn_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rows[row]
+            self.endRemoveRows()
+        return row
+
     # -- Qt model ----------------------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 - Qt override
         return 0 if parent.isValid() else len(self._rows)

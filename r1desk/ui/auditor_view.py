@@ -34,6 +34,7 @@ from r1desk.vocabulary import CHANNELS
 
 log = logging.getLogger("r1desk.ui")
 
+PROMPT_COLUMN_WIDTH = 300      # pixels: the prompt column is never squeezed below this (issue 14 item 14)
 EXPORTS = (("jsonl", "JSONL (one turn per line)", "JSON Lines (*.jsonl)"),
            ("csv", "CSV (spreadsheet)", "CSV (*.csv)"),
            ("sft", "Fine-tuning set (reviewed turns)", "JSON Lines (*.jsonl)"))
@@ -61,11 +62,14 @@ class AuditorView(QWidget):
         self.audit = audit
         self.reviewer = reviewer
         self.model = TurnTableModel(audit, self)
+        self._left_queue = False          # set when a review took the current turn out of the review queue
 
         # -- filter bar
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts, thinking and answers…  (\"exact phrase\", word*, OR)")
         self.search.setClearButtonEnabled(True)
+        # at least ~30 characters of query visible, whatever the filters beside it take (issue 14 item 14)
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("x" * 30) + 40)
         self.view_mode = _combo([("Review queue (unreviewed)", "queue"), ("All turns", "all"),
                                  ("Reviewed", "reviewed")], "Which turns to list")
         self.channel = _combo([("Any channel", None)] + [(c.capitalize(), c) for c in CHANNELS],
@@ -84,11 +88,21 @@ class AuditorView(QWidget):
                             "disagree, a score sits near its threshold, or the language lock and the guard conflict")
         self.count_label = QLabel("")
         self.count_label.setObjectName("CountLabel")
-        filters = QHBoxLayout()
+        # two rows: the search box with what to list and in which order, then the narrowing filters
+        filters = QVBoxLayout()
         filters.setSpacing(6)
-        filters.addWidget(self.search, 3)
+        first, second = QHBoxLayout(), QHBoxLayout()
+        first.setSpacing(6)
+        second.setSpacing(6)
+        first.addWidget(self.search, 1)
+        for w in (self.view_mode, self.order):
+            first.addWidget(w)
+        for w in (self.period, self.channel, self.action, self.label, self.mixing):
+            second.addWidget(w)
+        second.addStretch(1)
+        filters.addLayout(first)
+        filters.addLayout(second)
         for w in (self.view_mode, self.period, self.channel, self.action, self.label, self.mixing, self.order):
-            filters.addWidget(w)
             w.currentIndexChanged.connect(self.apply_filters)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -109,11 +123,14 @@ class AuditorView(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(30)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        widths = {"Severity": 104, "When": 118, "Status": 72, "Model": 150, "Prompt": 240, "Answer": 190,
-                  "Reviewed": 86}
+        # the prompt keeps a readable width (the table scrolls sideways before it is squeezed); the model,
+        # last, takes what is left
+        widths = {"Severity": 96, "When": 112, "Status": 72, "Model": 120, "Prompt": PROMPT_COLUMN_WIDTH,
+                  "Answer": 180, "Reviewed": 80}
         for i, name in enumerate(COLUMNS):
             self.table.setColumnWidth(i, widths[name])
-        header.setSectionResizeMode(COLUMNS.index("Prompt"), QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._on_row(cur.row()))
         self.detail = TurnDetail()
         self.detail.review_requested.connect(self._on_review)
@@ -127,7 +144,7 @@ class AuditorView(QWidget):
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([860, 560])
+        splitter.setSizes([900, 520])
         turns_page = QWidget()
         turns_layout = QVBoxLayout(turns_page)
         turns_layout.setContentsMargins(12, 8, 12, 8)
@@ -217,7 +234,8 @@ class AuditorView(QWidget):
         if self.detail.turn is None:
             return
         self.detail.choose_label(number)
-        if self.detail.submit():
+        self._left_queue = False
+        if self.detail.submit() and not self._left_queue:     # a turn that left the queue: the next is shown
             self.next_turn()
 
     def current_row(self) -> int:
@@ -312,8 +330,19 @@ class AuditorView(QWidget):
         except Exception as exc:
             show_error(self, exc)
             return
-        self.model.mark_reviewed(turn_id)
-        self.detail.review_state.setText(f"Saved: {label}")
+        if self.view_mode.currentData() == "queue":          # reviewed: it leaves the review queue
+            row = self.model.remove_turn(turn_id)
+            if row >= 0:
+                self._left_queue = True
+                more = "+" if self.model.canFetchMore() else ""
+                self.count_label.setText(f"Saved: {label} · {self.model.rowCount()}{more} turns left to review")
+                if self.model.rowCount() or self.model.canFetchMore():
+                    self.select_row(min(row, self.model.rowCount() - 1) if self.model.rowCount() else 0)
+                else:
+                    self.detail.clear()
+        else:
+            self.model.mark_reviewed(turn_id)
+            self.detail.review_state.setText(f"Saved: {label}")
         period = self.periods.period
         if period is not None and turn_id in period["flagged"] + period["sample"]:
             self.periods.load()

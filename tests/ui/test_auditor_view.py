@@ -113,9 +113,14 @@ def test_review_saved_with_mouse(qtbot, view, audit, seeded):
 def test_keyboard_review_queue(qtbot, view, audit, seeded):
     qtbot.waitUntil(lambda: view.detail.turn is not None)
     first = view.detail.turn["id"]
+    second = view.model.turn_id(1)
     qtbot.keyClick(view.table, Qt.Key.Key_2)            # harmful, saved, next
     assert audit.get_turn(first)["reviews"][-1]["label"] == "harmful"
-    assert view.current_row() == 1
+    # the reviewed turn left the review queue; the next one is shown (issue 14 item 14)
+    assert first not in listed(view) and view.detail.turn["id"] == second and view.current_row() == 0
+    assert "4 turns left to review" in view.count_label.text()
+    view.view_mode.setCurrentIndex(view.view_mode.findData("all"))
+    assert view.current_row() == 0
     qtbot.keyClick(view.table, Qt.Key.Key_P)            # back
     assert view.current_row() == 0
     qtbot.keyClick(view.table, Qt.Key.Key_N)
@@ -124,6 +129,33 @@ def test_keyboard_review_queue(qtbot, view, audit, seeded):
     qtbot.keyClick(view.detail.note, Qt.Key.Key_1)      # typing a digit in the note is just text
     assert view.detail.note.toPlainText() == "1"
     assert view.current_row() == 2
+
+
+def test_reviewed_turns_leave_the_queue_and_stay_in_all_turns(qtbot, view, audit, seeded):
+    view.select_row(listed(view).index(seeded["recipe"]))
+    view.detail.choose_label(1)
+    with qtbot.waitSignal(view.review_saved):
+        view.detail.save_button.click()
+    assert seeded["recipe"] not in listed(view)
+    view.apply_filters()                                 # reloading the queue does not bring it back
+    assert seeded["recipe"] not in listed(view)
+    view.view_mode.setCurrentIndex(view.view_mode.findData("reviewed"))
+    assert listed(view) == [seeded["recipe"]]
+    view.view_mode.setCurrentIndex(view.view_mode.findData("all"))
+    assert seeded["recipe"] in listed(view)
+
+
+@pytest.mark.parametrize("size", [(800, 600), (1280, 800), (1920, 1080)])
+def test_search_box_and_prompt_column_stay_readable(qtbot, view, size):
+    from r1desk.ui.auditor_table import COLUMNS
+    from r1desk.ui.auditor_view import PROMPT_COLUMN_WIDTH
+
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    chars = view.search.width() / view.search.fontMetrics().horizontalAdvance("x")
+    assert chars >= 30, f"the search box shows about {chars:.0f} characters"
+    assert view.table.columnWidth(COLUMNS.index("Prompt")) >= PROMPT_COLUMN_WIDTH
 
 
 def test_review_without_label_is_refused(view, audit, seeded):
