@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from r1desk.core.guard.policy import Decision
 
 REPAINT_MS = 40
+COPIED_FEEDBACK_MS = 1500
 
 
 class FinishedTurn(Protocol):
@@ -365,6 +366,10 @@ class AssistantMessage(QFrame):
         self.comment_send.clicked.connect(self._on_comment)
         self.comment.returnPressed.connect(self._on_comment)
         self.copy_button.clicked.connect(self._on_copy)
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(COPIED_FEEDBACK_MS)
+        self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
         self.regenerate_button.clicked.connect(lambda: self.regenerate.emit(self))
         self.up_button.clicked.connect(lambda: self._on_feedback(1))
         self.down_button.clicked.connect(lambda: self._on_feedback(-1))
@@ -591,6 +596,8 @@ class AssistantMessage(QFrame):
 
     def _on_copy(self) -> None:
         QGuiApplication.clipboard().setText(self.answer_text())
+        self.copy_button.setText("Copied ✓")          # visible feedback, then back to "Copy"
+        self._copied_timer.start()
 
     def _on_feedback(self, rating: int) -> None:
         """Log the thumb at once; offer an optional comment, logged as the latest feedback."""

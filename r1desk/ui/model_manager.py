@@ -163,7 +163,18 @@ class ModelManager(QDialog):
         self.local_table.setColumnWidth(3, 240)
         self.local_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)   # long names: "DeepSeek…Q4_K_M.gguf"
         self.tabs.addTab(self.catalog_table, "DeepSeek-R1 models")
-        self.tabs.addTab(self.local_table, "On this computer")
+        local_page = QWidget(self)
+        local_layout = QVBoxLayout(local_page)
+        local_layout.setContentsMargins(0, 0, 0, 0)
+        self.local_empty = QLabel("No models on this computer yet. Download one from the DeepSeek-R1 models tab, "
+                                  "or import a GGUF file you already have (Import GGUF… or drop it below).", local_page)
+        self.local_empty.setWordWrap(True)
+        set_chip(self.local_empty, "muted")
+        self.local_empty.setVisible(False)
+        local_layout.addWidget(self.local_empty)
+        local_layout.addWidget(self.local_table, 1)
+        self.local_page = local_page
+        self.tabs.addTab(local_page, "On this computer")
         from r1desk.ui.remote_server import RemoteServerPanel
 
         self.remote = RemoteServerPanel(state, self)
@@ -271,6 +282,7 @@ class ModelManager(QDialog):
     def _fill_local(self, models: list[Any]) -> None:
         table = self.local_table
         table.setRowCount(len(models))
+        self.local_empty.setVisible(not models)
         loaded = getattr(self.state.model_info, "path", None)
         for i, info in enumerate(models):
             name = QTableWidgetItem(str(getattr(info, "name", "model")))
@@ -310,7 +322,7 @@ class ModelManager(QDialog):
         self._set_status(f"Imported {getattr(info, 'name', 'model')}")
         self.imported.emit(info)
         self.refresh_local()
-        self.tabs.setCurrentWidget(self.local_table)
+        self.tabs.setCurrentWidget(self.local_page)
         self.load(str(getattr(info, "path")))
 
     def _on_import_failed(self, exc: BaseException) -> None:

@@ -146,3 +146,14 @@ def test_reading_your_message_shows_prompt_progress(qtbot, page):
     qtbot.waitUntil(lambda: "Hello" in message.answer.toPlainText(), timeout=5000)
     message.set_reading(5, 10)                                    # never over text already shown
     assert "Reading" not in message.answer.toPlainText()
+
+
+def test_copy_says_copied_then_goes_back(qtbot, page):
+    from PySide6.QtGui import QGuiApplication
+
+    page.state.session = ScriptedSession(_turn("t1", "the answer"))
+    _run(qtbot, page, "q")
+    message = page.view.last_assistant()
+    message.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "the answer" and message.copy_button.text() == "Copied ✓"
+    qtbot.waitUntil(lambda: message.copy_button.text() == "Copy", timeout=5000)

@@ -31,6 +31,9 @@ def test_first_start_shows_the_empty_state_leading_to_the_model_manager(qtbot, m
     assert all("GiB" in table.cellWidget(r, 4).findChild(type(manager.status)).toolTip()
                for r in range(table.rowCount()))
     assert all(table.item(r, 5).text().endswith("tok/s") for r in range(table.rowCount()))
+    # nothing downloaded yet: "On this computer" says what to do instead of showing an empty table
+    qtbot.waitUntil(lambda: not manager.local_empty.isHidden(), timeout=20000)
+    assert "Download one" in manager.local_empty.text() and manager.local_table.rowCount() == 0
     manager.close()
 
 
