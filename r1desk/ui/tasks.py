@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -40,9 +41,16 @@ class CallbackRelay(QObject):
         self.succeeded.connect(self._on_succeeded)
         self.failed.connect(self._on_failed)
 
+    def _widget_gone(self) -> bool:
+        """The widget that asked was closed and deleted meanwhile: nobody is left to show the result to."""
+        return self._parent_widget is not None and not shiboken6.isValid(self._parent_widget)
+
     @Slot(object)
     def _on_succeeded(self, result: Any) -> None:
         _live.discard(self)
+        if self._widget_gone():
+            log.debug("background task finished after its window was closed; result dropped")
+            return
         if self._on_success is not None:
             try:
                 self._on_success(result)
@@ -52,6 +60,9 @@ class CallbackRelay(QObject):
     @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:
         _live.discard(self)
+        if self._widget_gone():
+            log.info("background task failed after its window was closed: %s", exc)
+            return
         if self._on_failure is not None:
             try:
                 self._on_failure(exc)
