@@ -136,6 +136,10 @@ class GuardSettings:
     num_threads: int = setting(1, title="Classifier threads", minimum=0, maximum=256,
                                description="torch threads for scoring (0 = torch default). On small "
                                            "machines the classifier competes with decoding for cores.")
+    runtime: str = setting("onnx", title="Classifier runtime", choices=("onnx", "torch"),
+                           description="onnx: ONNX Runtime with int8 weights, about 5× faster per segment than "
+                                       "torch with no decision changed (bench/RESULTS.md), no torch needed; the "
+                                       "weights are converted once. torch: Detoxify's own code (needs r1desk[torch]).")
     quantize: bool = setting(False, title="int8 classifier",
                              description="Dynamic int8 quantisation of the toxicity model: about half the "
                                          "scoring lag and CPU (bench/RESULTS.md); scores shift by about 0.01.")
@@ -254,7 +258,7 @@ class Settings:
         return GuardConfig(
             rules={ch: {lb: (r.threshold, r.action) for lb, r in labels.items()} for ch, labels in g.rules.items()},
             channels=dict(g.channels), model_type=g.model_type, multilingual=g.multilingual, device=g.device,
-            num_threads=g.num_threads, quantize=g.quantize, window_segments=g.window_segments,
+            num_threads=g.num_threads, quantize=g.quantize, runtime=g.runtime, window_segments=g.window_segments,
             max_segment_chars=g.max_segment_chars, language_target=lang.target, language_action=lang.action,
             min_share=lang.min_share,
             extra={**({"review": {"version": g.feedback_model}} if g.feedback_model else {}),

@@ -32,7 +32,7 @@ def test_import_bad_type_exits_2(capsys, tiny_detoxify_files):
 def test_scores_and_decision_as_json(capsys, installed_tiny_detoxify):
     assert main(["classify", "--json", "--channel", "thinking", "--text", "One sentence. Another one."]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["model"] == "detoxify-original" and data["channel"] == "thinking"
+    assert data["model"] == "detoxify-original-onnx-int8" and data["channel"] == "thinking"   # the default runtime
     assert set(data["scores"]) >= {"toxicity", "threat"}
     assert [s["text"] for s in data["segments"]] == ["One sentence.", "Another one."]
     assert data["action"] in ("allow", "flag", "redact", "block")

@@ -17,7 +17,8 @@ class GuardConfig:
     multilingual: bool = True
     device: str = "cpu"
     num_threads: int = 1
-    quantize: bool = False
+    quantize: bool = False               # torch's dynamic int8 (runtime "torch")
+    runtime: str = "onnx"                # "onnx" (int8, no torch) | "torch" (Detoxify's own code)
     window_segments: int = 3
     max_segment_chars: int = 400
     language_target: str = "auto"         # "auto" | "off" | a language code

@@ -125,6 +125,11 @@ class OnnxDetoxifyScorer:
             log.info("converting Detoxify %s to ONNX (once)", self.model_type)
             onnx_export.export(self.model_type, self.root, quantize=True)  # raises naming the extra
             return folder
+        status = weights.status(self.model_type, self.root)
+        if not status.installed:     # nothing to convert either: say what to import or download
+            raise ClassifierUnavailableError(
+                f"{status.message()} (or install a conversion made elsewhere with "
+                f"`r1desk classify --import-onnx {self.model_type} DIR`)")
         raise ClassifierUnavailableError(
             f"Detoxify '{self.model_type}' has no ONNX conversion in {folder}",
             hint=(f"{weights.status(self.model_type, self.root).message()}; then convert it with "

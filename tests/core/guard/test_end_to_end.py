@@ -47,7 +47,7 @@ def test_block_in_the_stream_stops_real_generation(tiny_r1_engine, installed_tin
     assert blocked[0].channel == "thinking"
     assert result.thinking_shown == result.thinking[:blocked[0].start]
     assert result.answer_shown == ""
-    assert any(d.model == "detoxify-original" for d in result.decisions)
+    assert any((d.model or "").startswith("detoxify-original") for d in result.decisions)
     deltas = "".join(e.text for e in events if isinstance(e, Delta) and e.channel == "thinking")
     assert deltas == result.thinking_shown          # held back: nothing past the block was ever handed out
 
