@@ -104,7 +104,7 @@ class ScriptedSession:
             start = FLAG_THINKING.index("Calling him")
             end = FLAG_THINKING.index("so I should") - 2
             yield ev.GuardDecision(_Decision("thinking", start, end, "insult", 0.87, 0.5, "flag"))
-        yield ev.LanguageReport("answer", "en", 0.99 if self.script == "code" else 1.0, ())
+        yield ev.LanguageReport("answer", "en", 0.99 if self.script == "code" else 1.0, (), False)
         yield ev.Stats(24.6, 9.8, 241)
         result = ev.TurnResult(tid, cid, thinking, answer, answer, thinking, "stop", False, False,
                                timings={"thinking_s": 3.4})

@@ -86,7 +86,8 @@ class LanguageReport:
     channel: Literal["thinking", "answer"]
     target: str | None
     share_in_target: float
-    events: tuple[Any, ...] = ()
+    events: tuple[Any, ...]
+    mixed: bool          # the language lock's verdict (its min_share and events): the view shows it, never re-decides
 
 
 @dataclass(frozen=True)

@@ -160,8 +160,11 @@ class ChatPage(QWidget):
             language = get("language") or {}
             answer_language = language.get("answer") if isinstance(language, dict) else None
             if isinstance(answer_language, dict) and language.get("target"):
+                events = _mixing_events(answer_language.get("events"))
+                # the lock's stored verdict; a record without one is shown as mixed when it lists mixing events
+                mixed = answer_language.get("mixed")
                 message.set_language(str(language["target"]), float(answer_language.get("share_in_target") or 0.0),
-                                     _mixing_events(answer_language.get("events")))
+                                     events, bool(events) if mixed is None else bool(mixed))
             message.finish(_StoredResult(message.turn_id, answer, reason, unfinished=bool(get("unfinished_thinking")),
                                          raw_output=str(get("raw_output") or ""), usage=get("usage") or {},
                                          timings=get("timings") or {}))
@@ -226,7 +229,7 @@ class ChatPage(QWidget):
 
     def _on_language(self, event: ev.LanguageReport) -> None:
         if self._current is not None and event.channel == "answer":
-            self._current.set_language(event.target, event.share_in_target, tuple(event.events))
+            self._current.set_language(event.target, event.share_in_target, tuple(event.events), event.mixed)
 
     def _on_stats(self, event: ev.Stats) -> None:
         if self._current is not None:

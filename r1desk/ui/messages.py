@@ -488,8 +488,9 @@ class AssistantMessage(QFrame):
         self.status.setVisible(False)
         self.action_row.setVisible(False)
 
-    def set_language(self, target: str | None, share: float, events: tuple[MixingEvent, ...] = ()) -> None:
-        mixing = bool(events) or share < 0.9
+    def set_language(self, target: str | None, share: float, events: tuple[MixingEvent, ...], mixed: bool) -> None:
+        """Show the language lock's verdict (core.guard.langlock decides what counts as mixed)."""
+        mixing = mixed
         if target is None:
             return
         self.language_chip.setText(f"Language mixing: {share:.0%} {target}" if mixing

@@ -290,7 +290,8 @@ class GuardPipeline:
             stats = self.lock.channels.get(ch)
             if stats is None:
                 continue
-            out.append(LanguageReport(ch, self.lock.target, round(stats.share_in_target, 4), tuple(stats.events)))
+            out.append(LanguageReport(ch, self.lock.target, round(stats.share_in_target, 4), tuple(stats.events),
+                                      self.lock.is_mixed(ch)))
             if self.lock.is_mixed(ch):
                 others = sorted({e.language for e in stats.events})
                 msg = (f"{ch.capitalize()}: {stats.share_in_target:.0%} in {self.lock.target}"

@@ -63,8 +63,8 @@ class FakeSession:
         yield Delta("answer", s.answer)
         if s.block == "answer":
             yield Blocked("answer", 0, "withheld")
-        yield LanguageReport("thinking", "en", s.share)
-        yield LanguageReport("answer", "en", s.share)
+        yield LanguageReport("thinking", "en", s.share, (), s.share < 0.9)
+        yield LanguageReport("answer", "en", s.share, (), s.share < 0.9)
         shown = "" if s.block else s.answer
         yield TurnFinished(TurnResult(turn, "c1", s.thinking, s.answer, shown, s.thinking,
                                       "blocked" if s.block else ("length" if s.unfinished else "stop"),
