@@ -1,8 +1,11 @@
 """Small file helpers shared by the settings and the role store."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -81,3 +84,19 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise NotReadableFile(f"the file is over {max_bytes:,} bytes")
     return data
+
+
+@contextlib.contextmanager
+def staged_folder(folder: Path, prefix: str = ".staging-") -> Iterator[Path]:
+    """Fill a fresh folder beside ``folder``; when the block ends normally it replaces ``folder`` whole, and
+    when it raises it is removed (``folder`` keeps its old content). Readers never see half an install."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -22,6 +22,7 @@ from r1desk.core.guard import weights
 from r1desk.core.guard.toxicity import LABELS
 from r1desk.core.guard.toxicity import (ENGLISH, LABEL_ALIASES, MULTILINGUAL_LANGUAGES, length_batches,
                                         normalise)
+from r1desk.fileutil import staged_folder
 from r1desk.errors import ClassifierUnavailableError
 
 log = logging.getLogger("r1desk.guard")
@@ -51,9 +52,7 @@ def installed_onnx_types(root: Path | None = None, *, int8: bool = True) -> list
 def import_onnx(model_type: str, source: Path, *, root: Path | None = None) -> Path:
     """Install a conversion made elsewhere (a copy of ``<type>/onnx/`` from a machine with the torch
     extra): what the packaged app, which has no torch, uses instead of a checkpoint. Returns the folder."""
-    import os
     import shutil
-    import tempfile
 
     source = Path(source)
     names = [n for n in (FP32_NAME, INT8_NAME) if (source / n).is_file()]
@@ -70,17 +69,9 @@ def import_onnx(model_type: str, source: Path, *, root: Path | None = None) -> P
             hint=f"make one with `python -m r1desk.core.guard.onnx_export {model_type}` where r1desk[torch] "
                  f"is installed, then copy its onnx folder")
     folder = onnx_folder(model_type, root)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder.parent))
-    try:
+    with staged_folder(folder, prefix=".onnx-") as staging:
         for name in [*names, TOKENIZER_NAME, META_NAME]:
             shutil.copyfile(source / name, staging / name)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("installed the ONNX conversion of Detoxify %s in %s", model_type, folder)
     return folder
 

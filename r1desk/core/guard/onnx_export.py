@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from typing import Any
 from r1desk.core.guard import weights
 from r1desk.core.guard.detoxify_onnx import (FORMAT, FP32_NAME, INT8_NAME, META_NAME, TOKENIZER_NAME,
                                              onnx_folder)
+from r1desk.fileutil import staged_folder
 from r1desk.errors import ClassifierUnavailableError
 
 log = logging.getLogger("r1desk.guard")
@@ -113,8 +111,7 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
 
     sample = slow(_TRACE_TEXTS, return_tensors="pt", padding=True)
     folder = onnx_folder(model_type, root)
-    staging = Path(tempfile.mkdtemp(prefix=".onnx-", dir=folder.parent))
-    try:
+    with staged_folder(folder, prefix=".onnx-") as staging:
         fp32 = staging / FP32_NAME
         dynamic = {n: {0: "batch", 1: "sequence"} for n in input_names} | {"probabilities": {0: "batch"}}
         import warnings
@@ -158,12 +155,6 @@ def export(model_type: str, root: Path | None = None, *, quantize: bool = True) 
                               "numpy": np.__version__},
         }
         (staging / META_NAME).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("converted Detoxify %s to ONNX in %s (%.1f s)", model_type, folder, time.perf_counter() - started)
     return folder
 

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from r1desk import paths
+from r1desk.fileutil import staged_folder
 from r1desk.errors import ClassifierUnavailableError, DownloadError
 
 log = logging.getLogger("r1desk.guard")
@@ -209,8 +209,7 @@ def import_weights(model_type: str, checkpoint_file: Path, config_dir: Path, *, 
         raise ClassifierUnavailableError(f"{config_dir} has no config.json (it must hold the base model's "
                                          f"HF config and tokenizer files)")
     loaded = _torch_load(checkpoint_file)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_type}-", dir=folder.parent))
-    try:
+    with staged_folder(folder, prefix=f".{model_type}-") as staging:
         hf_staging = staging / HF_DIR
         hf_staging.mkdir()
         for item in config_dir.iterdir():
@@ -221,12 +220,6 @@ def import_weights(model_type: str, checkpoint_file: Path, config_dir: Path, *, 
         info = _write_checkpoint(loaded, folder / HF_DIR, staging / CHECKPOINT_NAME)
         info.update({"model_type": model_type, "source": source, "checkpoint_file": checkpoint_file.name})
         (staging / INSTALL_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("installed Detoxify %s weights in %s (%s)", model_type, folder, source)
     if convert:
         from r1desk.core.guard import onnx_export
