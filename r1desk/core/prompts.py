@@ -303,9 +303,12 @@ def compose_user_text(req: PromptRequest, *, fold_system: bool) -> str:
     return "\n\n".join(parts)
 
 
-def _messages(recipe: Recipe, req: PromptRequest, history: list[Message], user_text: str) -> list[dict[str, str]]:
+def chat_messages(req: PromptRequest, history: list[Message], user_text: str, *,
+                  system_turn: bool) -> list[dict[str, str]]:
+    """The turn as chat messages: a system turn only where the model's recipe takes one (R1 distills: no,
+    everything is folded into ``user_text``), earlier answers without their thinking."""
     messages: list[dict[str, str]] = []
-    if recipe.system_turn:
+    if system_turn:
         system = "\n\n".join(p.strip() for p in (req.system, req.preamble) if p and p.strip())
         if system:
             messages.append({"role": "system", "content": system})
@@ -367,13 +370,13 @@ def build_prompt(info: ModelInfo, req: PromptRequest, *,
         warnings.append(FEW_SHOT_WARNING)
 
     history = list(req.history)
-    text = _render(info, recipe, _messages(recipe, req, history, user_text), warnings)
+    text = _render(info, recipe, chat_messages(req, history, user_text, system_turn=recipe.system_turn), warnings)
     tokens: int | None = None
     if counter is not None and n_ctx:
         tokens = counter(text)
         while tokens + max_tokens > n_ctx and history:
             history = _drop_oldest(history)
-            text = _render(info, recipe, _messages(recipe, req, history, user_text), [])
+            text = _render(info, recipe, chat_messages(req, history, user_text, system_turn=recipe.system_turn), [])
             tokens = counter(text)
         if tokens + max_tokens > n_ctx:
             raise ContextOverflowError(

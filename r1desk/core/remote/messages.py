@@ -12,23 +12,10 @@ import json
 from collections.abc import Callable
 
 from r1desk.core.prompts import (FEW_SHOT_WARNING, BuiltPrompt, Message, PromptRequest, compose_user_text,
-                                 looks_few_shot, strip_thinking)
+                                 chat_messages, looks_few_shot)
 from r1desk.errors import ContextOverflowError
 
 MESSAGE_OVERHEAD_TOKENS = 4           # role markers around each message in a chat template
-
-
-def to_messages(req: PromptRequest, history: list[Message], user_text: str, *, is_r1: bool) -> list[dict[str, str]]:
-    messages: list[dict[str, str]] = []
-    if not is_r1:
-        system = "\n\n".join(p.strip() for p in (req.system, req.preamble) if p and p.strip())
-        if system:
-            messages.append({"role": "system", "content": system})
-    for msg in history:
-        content = strip_thinking(msg.content) if msg.role == "assistant" else msg.content
-        messages.append({"role": msg.role, "content": content})
-    messages.append({"role": "user", "content": user_text})
-    return messages
 
 
 def _drop_oldest(history: list[Message]) -> list[Message]:
@@ -47,11 +34,11 @@ def build_messages(req: PromptRequest, *, is_r1: bool, count_tokens: Callable[[s
         return sum(count_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
     history = list(req.history)
-    messages = to_messages(req, history, user_text, is_r1=is_r1)
+    messages = chat_messages(req, history, user_text, system_turn=not is_r1)
     tokens = size(messages)
     while tokens + max_tokens > n_ctx and history:
         history = _drop_oldest(history)
-        messages = to_messages(req, history, user_text, is_r1=is_r1)
+        messages = chat_messages(req, history, user_text, system_turn=not is_r1)
         tokens = size(messages)
     if tokens + max_tokens > n_ctx:
         raise ContextOverflowError(
