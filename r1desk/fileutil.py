@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None, fsync: bool = True) -> None:
     """Write ``text`` so that readers see the old file or the new one, never half of it.
 
-    ``mode`` (e.g. 0o600 for secrets) is set on the temporary file before any byte is written.
+    ``mode`` (e.g. 0o600 for secrets) is set on the temporary file before any byte is written. ``fsync``
+    False for a file rewritten after every commit that may trail the data after a power cut (the audit
+    head file), where a sync per commit would cost more than it buys.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -22,7 +24,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -569,20 +569,20 @@ def locked_keys() -> set[str]:
 def load_settings(path: Path | None = None, *, apply_site: bool = True) -> Settings:
     """Read, migrate and validate the settings (defaults when there is no file); site keys win."""
     path = Path(path) if path else paths.settings_path()
+    overrides: dict[str, Any] = {}
     if apply_site:
-        problem = site_policy_problem()
-        if problem is not None:   # fail closed: callers run on safe_settings(), never on the user's file
+        try:                      # read and checked once; fail closed: callers run on safe_settings()
+            overrides = read_site_overrides()
+        except SitePolicyError as problem:
             log.error("%s", problem)
-            raise problem
+            raise
     data: dict[str, Any] = Settings().to_dict()
     if os.path.lexists(path):       # a symlink loop or a FIFO is reported, not taken for "no file"
         raw = _read_json(path)
         data = settings_from_dict(raw, path=str(path)).to_dict()
-    if apply_site:
-        overrides = read_site_overrides()
-        if overrides:
-            data = _deep_merge(data, overrides)
-            return settings_from_dict(data, path=str(site_policy_path()))
+    if overrides:
+        data = _deep_merge(data, overrides)
+        return settings_from_dict(data, path=str(site_policy_path()))
     return settings_from_dict(data, path=str(path))
 
 

@@ -319,11 +319,6 @@ def _error(path: Path, what: str, hint: str | None = None) -> ModelFileError:
     return ModelFileError(f"{printable(str(path))}: {what}", hint=hint)
 
 
-def describe_not_regular(st: os.stat_result) -> str | None:
-    """What a non-regular file is ("a FIFO (named pipe)", ...), or None for a regular file."""
-    return file_kind(st.st_mode)
-
-
 def _check_path(path: Path) -> int:
     """The bad-file cases that need no reading; returns the file size."""
     try:
@@ -338,7 +333,7 @@ def _check_path(path: Path) -> int:
         raise _error(path, f"cannot read the file ({exc.strerror or exc})") from exc
     if stat.S_ISDIR(st.st_mode):
         raise _error(path, "is a folder, not a GGUF model file")
-    kind = describe_not_regular(st)
+    kind = file_kind(st.st_mode)
     if kind:
         raise _error(path, f"is not a regular file ({kind}), not a GGUF model file")
     if st.st_size == 0:
@@ -360,7 +355,7 @@ def read_gguf_header(path: str | os.PathLike[str], *, keep_all: bool = False,
         # O_NONBLOCK: a file swapped for a FIFO after the check above must not hang the open.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         with open(fd, "rb", buffering=1 << 16) as fh:
-            if describe_not_regular(os.fstat(fd)):
+            if file_kind(os.fstat(fd).st_mode):
                 raise _error(path, "is not a regular file, not a GGUF model file")
             return _parse(path, _Reader(fh, size), keep_all=keep_all, header_only=header_only)
     except _Truncated:

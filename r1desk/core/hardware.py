@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import psutil
@@ -297,10 +297,6 @@ def _default_ctx() -> int:
     from r1desk.core.catalog import DEFAULT_CONTEXT
 
     return DEFAULT_CONTEXT
-
-
-def with_bandwidth(hw: Hardware, bandwidth: float | None) -> Hardware:
-    return replace(hw, bandwidth=bandwidth)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ timings and for ``bench/bench_harm.py``.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Literal
 
@@ -32,7 +33,7 @@ class HoldBack:
         self.clock = clock
         self.raw: dict[str, str] = {"thinking": "", "answer": ""}
         self.released: dict[str, int] = {"thinking": 0, "answer": 0}
-        self._arrivals: dict[str, list[tuple[int, float]]] = {"thinking": [], "answer": []}  # (end offset, time)
+        self._arrivals: dict[str, deque[tuple[int, float]]] = {"thinking": deque(), "answer": deque()}  # (end, time)
         self.latencies: list[tuple[int, float]] = []   # (characters, seconds from generated to released)
         self._checking: dict[str, int] = {"thinking": 0, "answer": 0}
 
@@ -77,7 +78,7 @@ class HoldBack:
         arrivals = self._arrivals[channel]
         previous = start
         while arrivals and arrivals[0][0] <= end:
-            offset, at = arrivals.pop(0)
+            offset, at = arrivals.popleft()
             if offset > previous:
                 self.latencies.append((offset - previous, now - at))
             previous = offset

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TypedDict
 
 from sqlite_utils import Database
 
+from r1desk.fileutil import atomic_write_text
 from r1desk.storage.chain import AnchorReport, BrokenLink
 
 log = logging.getLogger("r1desk.audit")
@@ -135,13 +135,7 @@ def _write_head_file(path: Path, record: HeadRecord) -> None:
             return
         if (current.seq or 0) >= record["seq"]:
             return   # another process already anchored a later head
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, json.dumps(record).encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(record), mode=0o600, fsync=False)
 
 
 # -- reading ----------------------------------------------------------------------------------------

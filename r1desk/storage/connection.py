@@ -234,9 +234,3 @@ def release_shared(shared: SharedConnections) -> None:
             del _SHARED[shared.key]
     shared.close()
 
-
-def open_in_this_process(path: Path) -> bool:
-    """Whether this process holds connections to ``path`` (then nothing may open the raw file)."""
-    key = _file_key(path)
-    with _SHARED_LOCK:
-        return key is not None and key in _SHARED

@@ -393,6 +393,8 @@ class GuardPipeline:
     def _judge_chunks(self, jobs: list[_Job], text_of: dict[str, str]) -> list[Decision]:
         """CHUNK classifiers: one call per channel with the channel's text up to the last new segment."""
         chunked = [c for c in self._active if c.granularity is Granularity.CHUNK]
+        if not chunked:                       # the usual case: no copy of the channel text per batch
+            return []
         ends: dict[str, tuple[int, str | None]] = {}
         for job in jobs:
             if not job.window:
