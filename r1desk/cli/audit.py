@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from r1desk.cli import audit_period, help_command
-from r1desk.cli.auth import FD_ENV, FILE_ENV, Authenticated, authenticate
+from r1desk.cli.auth import FD_ENV, FILE_ENV, Authenticated, gated_log
 from r1desk.core.roles import ADMIN, AUDITOR
 from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
@@ -124,15 +124,10 @@ def _filters_from(args: argparse.Namespace) -> TurnFilters:
 
 @contextlib.contextmanager
 def _open(args: argparse.Namespace) -> Iterator[AuditLog]:
-    path = getattr(args, "db", None)
-    if path is not None and not Path(path).expanduser().exists():
-        raise UserFacingError(f"No audit database at {path}")
-    log = AuditLog(path)
-    try:   # the role gate, before anything is read: the same passphrases, rate limit and events as the app
-        args.auth = authenticate(getattr(args, "required_role", AUDITOR), log)
+    # the role gate, before anything is read: the same passphrases, rate limit and events as the app
+    with gated_log(getattr(args, "db", None), getattr(args, "required_role", AUDITOR)) as (log, auth):
+        args.auth = auth
         yield log
-    finally:
-        log.close()
 
 
 def _actor(args: argparse.Namespace) -> str:

@@ -24,11 +24,17 @@ import logging
 import os
 import stat
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from r1desk.core.roles import ADMIN, AUDITOR, PROTECTED_ROLES, ROLE_TITLES, RoleStore, history_from
 from r1desk.errors import AccessDeniedError, UserFacingError
+
+if TYPE_CHECKING:
+    from r1desk.storage.auditlog import AuditLog
 
 log = logging.getLogger("r1desk.cli")
 
@@ -164,3 +170,18 @@ def _from_file(value: str) -> str:
     except OSError as exc:
         raise AccessDeniedError(f"Cannot read the passphrase file {path}: {exc.strerror or exc}") from None
     return _first_line(data, path)
+
+
+@contextmanager
+def gated_log(db: Path | None, role: str) -> Iterator[tuple[AuditLog, Authenticated]]:
+    """The audit log at ``db`` (the default one when None), opened only after ``role``'s passphrase was given:
+    the same gate, rate limit and events as the app. A missing ``--db`` file is refused, never created."""
+    from r1desk.storage.auditlog import AuditLog
+
+    if db is not None and not Path(db).expanduser().exists():
+        raise UserFacingError(f"No audit database at {db}")
+    log = AuditLog(db)
+    try:
+        yield log, authenticate(role, log)
+    finally:
+        log.close()

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from r1desk.cli import help_command
-from r1desk.cli.auth import authenticate
+from r1desk.cli.auth import gated_log
 from r1desk.core.roles import ADMIN
-from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
 from r1desk.textsafe import printable
 
@@ -64,13 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @contextlib.contextmanager
 def _open(args: argparse.Namespace) -> Iterator[tuple[AuditLog, str]]:
-    if args.db is not None and not Path(args.db).expanduser().exists():
-        raise UserFacingError(f"No audit database at {args.db}")
-    log = AuditLog(args.db)
-    try:
-        yield log, authenticate(ADMIN, log).name
-    finally:
-        log.close()
+    with gated_log(args.db, ADMIN) as (log, auth):
+        yield log, auth.name
 
 
 def _store() -> Any:

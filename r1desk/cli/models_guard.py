@@ -92,8 +92,9 @@ def run_list(args: argparse.Namespace) -> int:
     current = settings.guard.harm_model
     hw = hardware.detect()
     catalog = [{**o.to_dict(), "fit": install.fit(o, hw)} for o in install.offers()]
-    present = [{**g.to_dict(), "in_use": bool(current) and Path(current).resolve() == g.path.resolve()}
-               for g in install.installed()]
+    from r1desk import guard_admin
+
+    present = [{**g.to_dict(), "in_use": guard_admin.in_use(settings, g.path)} for g in install.installed()]
     if args.json:
         _print({"in_use": current, "threads": settings.guard.harm_threads,
                 "gpu_layers": settings.guard.harm_gpu_layers, "catalog": catalog, "installed": present})
@@ -153,17 +154,11 @@ def run_import(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _admin(args: argparse.Namespace) -> Iterator[tuple[Any, str]]:
-    from r1desk.cli.auth import authenticate
+    from r1desk.cli.auth import gated_log
     from r1desk.core.roles import ADMIN
-    from r1desk.storage.auditlog import AuditLog
 
-    if args.db is not None and not Path(args.db).expanduser().exists():
-        raise UserFacingError(f"No audit database at {args.db}")
-    log = AuditLog(args.db)
-    try:
-        yield log, authenticate(ADMIN, log).name
-    finally:
-        log.close()
+    with gated_log(args.db, ADMIN) as (log, auth):
+        yield log, auth.name
 
 
 def _report(args: argparse.Namespace, old: str | None, new: Any, diff: list[Any]) -> int:

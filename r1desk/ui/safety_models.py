@@ -53,7 +53,9 @@ def _listing(n_ctx: int) -> tuple[Any, list[OfferRow], list[install.InstalledGua
 
 
 def _alive(widget: QWidget, callback: Any) -> Any:
-    """``callback`` unless ``widget`` was deleted by the time a background task reports (a closed dialog)."""
+    """``callback`` unless ``widget`` was deleted by the time the generation worker reports (a closed dialog).
+    ``run_task(parent=...)`` does this itself; the worker's relay has no parent, because its success callback
+    must still update the app state."""
     def call(value: Any) -> None:
         if shiboken6.isValid(widget):
             callback(value)
@@ -145,7 +147,7 @@ class SafetyModelsPanel(QWidget):
 
     def refresh(self) -> None:
         n_ctx = install.DEFAULT_CONTEXT
-        run_task(lambda: _listing(n_ctx), _alive(self, self._fill), _alive(self, self._on_listing_failed), parent=self)
+        run_task(lambda: _listing(n_ctx), self._fill, self._on_listing_failed, parent=self)  # dropped if closed
 
     def _on_listing_failed(self, exc: BaseException) -> None:
         self.status.setText(f"Guard-model catalog unavailable: {exc}")
@@ -240,8 +242,7 @@ class SafetyModelsPanel(QWidget):
     def import_file(self, path: str) -> None:
         """Check (off the GUI thread) that it is a supported guard model; a refused file gets one dialog."""
         self._show_state(f"Checking {Path(path).name}…")
-        run_task(lambda: install.import_file(path), _alive(self, self._on_imported),
-                 _alive(self, self._on_import_failed), parent=self)
+        run_task(lambda: install.import_file(path), self._on_imported, self._on_import_failed, parent=self)
 
     def _on_imported(self, guard: install.InstalledGuard) -> None:
         self._show_state(f"Imported {guard.info.name} ({guard.profile.name}) — press Use to make it the harm filter")
@@ -278,7 +279,7 @@ class SafetyModelsPanel(QWidget):
             show_error(self, exc, title="Download failed")
             self.refresh()
 
-        run_task(op, _alive(self, finished), _alive(self, failed), parent=self)
+        run_task(op, finished, failed, parent=self)
 
     def _remove_download(self, key: str) -> None:
         line = self._downloads.pop(key, None)
