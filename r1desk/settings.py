@@ -33,7 +33,7 @@ from r1desk.core.guard.config import GuardConfig
 from r1desk.core.guard.policy import Policy, default_rules, known_labels, validate_rule
 from r1desk.core.prompts import LANGUAGE_NAMES, TEMPLATES
 from r1desk.errors import SettingsError
-from r1desk.fileutil import atomic_write_text
+from r1desk.fileutil import NotReadableFile, atomic_write_text, read_regular_file
 from r1desk.vocabulary import ACTIONS, CHANNELS
 
 if TYPE_CHECKING:
@@ -444,8 +444,6 @@ def quote_value(value: Any, limit: int = QUOTED_VALUE_CHARS) -> str:
 
 
 def _read_json(path: Path) -> Any:
-    from r1desk.fileutil import NotReadableFile, read_regular_file
-
     try:
         text = read_regular_file(path, SETTINGS_MAX_BYTES).decode("utf-8")
     except NotReadableFile as exc:
@@ -505,11 +503,10 @@ def _read_site_json(path: Path) -> Any:
         raise _site_error(path, "not a regular file")
     if st.st_size > SITE_POLICY_MAX_BYTES:
         raise _site_error(path, f"larger than {SITE_POLICY_MAX_BYTES} bytes")
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(SITE_POLICY_MAX_BYTES + 1)
-    except OSError as exc:
-        raise _site_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:   # the shared reader: opened non-blocking and re-checked, so a FIFO swapped in now cannot hang us
+        raw = read_regular_file(path, SITE_POLICY_MAX_BYTES)
+    except NotReadableFile as exc:
+        raise _site_error(path, f"cannot be read: {exc.why}") from None
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

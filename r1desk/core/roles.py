@@ -40,7 +40,7 @@ from typing import Any, TypedDict
 
 from r1desk import paths
 from r1desk.errors import AccessDeniedError, UserFacingError
-from r1desk.fileutil import atomic_write_text
+from r1desk.fileutil import NotReadableFile, atomic_write_text, read_regular_file
 
 log = logging.getLogger("r1desk.roles")
 
@@ -226,11 +226,12 @@ class RoleStore:
             why = f"larger than {SITE_FILE_MAX_BYTES} bytes"
         data: Any = None
         if why is None:
-            try:
-                with open(path, "rb") as fh:
-                    data = json.loads(fh.read(SITE_FILE_MAX_BYTES + 1).decode("utf-8"))
-            except (OSError, ValueError, RecursionError) as exc:
-                why = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+            try:   # the shared reader: non-blocking open, re-checked after it (a FIFO swapped in cannot hang)
+                data = json.loads(read_regular_file(path, SITE_FILE_MAX_BYTES).decode("utf-8"))
+            except NotReadableFile as exc:
+                why = f"cannot be read ({exc.why})"
+            except (ValueError, RecursionError) as exc:
+                why = f"cannot be read ({exc})"
         if why is None:
             hashes = data.get("hashes") if isinstance(data, dict) else None
             if not isinstance(hashes, dict) or not hashes or set(hashes) - set(PROTECTED_ROLES):
