@@ -408,22 +408,27 @@ class GuardPipeline:
             if not chunked or self.blocked.is_set() or not text[start:].strip():
                 continue
             for classifier in chunked:
-                judged = self._judge(classifier, [Item(channel, text, lang, self._prompt_text)])
-                if not judged:
-                    continue
-                judgement = judged[0]
-                self.segments.append({"channel": channel, "start": start, "end": end, "text": text[start:end][:400],
-                                      "language": lang, "scores": {k: round(v, 6) for k, v in judgement.scores.items()},
-                                      "window": None, "classifier": classifier.name, "verdict": judgement.verdict,
-                                      "raw": judgement.raw})
-                decided = self.policy.decide(channel, start, end, text[start:end], judgement.scores, language=lang,
-                                             model=judgement.model, classifier=classifier.name,
-                                             verdict=judgement.verdict, raw_output=judgement.raw)
-                made.extend(decided)
-                self._act(channel, decided)
+                made += self._judge_span(classifier, channel, text, start, end, lang)
             self._chunk_start[channel] = end
         self.decisions.extend(made)
         return made
+
+    def _judge_span(self, classifier: Classifier, channel: str, text: str, start: int, end: int,
+                    lang: str | None) -> list[Decision]:
+        """One call with the channel's ``text`` (the judge sees it all); the decisions cover ``[start, end)``."""
+        judged = self._judge(classifier, [Item(channel, text, lang, self._prompt_text)])
+        if not judged:
+            return []
+        judgement = judged[0]
+        self.segments.append({"channel": channel, "start": start, "end": end, "text": text[start:end][:400],
+                              "language": lang, "scores": {k: round(v, 6) for k, v in judgement.scores.items()},
+                              "window": None, "classifier": classifier.name, "verdict": judgement.verdict,
+                              "raw": judgement.raw})
+        decided = self.policy.decide(channel, start, end, text[start:end], judgement.scores, language=lang,
+                                     model=judgement.model, classifier=classifier.name,
+                                     verdict=judgement.verdict, raw_output=judgement.raw)
+        self._act(channel, decided)
+        return decided
 
     def _judge_whole(self, channel: str, text: str) -> list[Decision]:
         """Classifiers of TURN granularity judge a channel's whole text once it is complete."""
@@ -433,18 +438,7 @@ class GuardPipeline:
         lang, _ = self._language_of(text[:2000])
         made: list[Decision] = []
         for classifier in whole:
-            judged = self._judge(classifier, [Item(channel, text, lang, self._prompt_text)])
-            if not judged:
-                continue
-            judgement = judged[0]
-            self.segments.append({"channel": channel, "start": 0, "end": len(text), "text": text[:400],
-                                  "language": lang, "scores": dict(judgement.scores), "window": None,
-                                  "classifier": classifier.name, "raw": judgement.raw})
-            decided = self.policy.decide(channel, 0, len(text), text, judgement.scores, language=lang,
-                                         model=judgement.model, classifier=classifier.name,
-                                         verdict=judgement.verdict, raw_output=judgement.raw)
-            made.extend(decided)
-            self._act(channel, decided)
+            made += self._judge_span(classifier, channel, text, 0, len(text), lang)
         self.decisions.extend(made)
         return made
 
