@@ -76,7 +76,23 @@ class JudgeStats:
     template: Literal["gguf", "builtin"]
 
 
-class GuardModelJudge:
+class _Shortcuts:
+    """``judge_prompt`` / ``judge_thinking`` / ``judge_answer`` over a class's ``judge(JudgeRequest)``."""
+
+    def judge(self, request: JudgeRequest) -> Verdict:
+        raise NotImplementedError
+
+    def judge_prompt(self, prompt: str) -> Verdict:
+        return self.judge(JudgeRequest("prompt", prompt, None))
+
+    def judge_thinking(self, prompt: str, thinking: str) -> Verdict:
+        return self.judge(JudgeRequest("thinking", prompt, thinking))
+
+    def judge_answer(self, prompt: str, answer: str) -> Verdict:
+        return self.judge(JudgeRequest("answer", prompt, answer))
+
+
+class GuardModelJudge(_Shortcuts):
     """A guard GGUF behind a lock. See the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str], profile: GuardProfile | None = None, *,
@@ -175,15 +191,6 @@ class GuardModelJudge:
     close = unload
 
     # -- judging ------------------------------------------------------------------------------
-    def judge_prompt(self, prompt: str) -> Verdict:
-        return self.judge(JudgeRequest("prompt", prompt, None))
-
-    def judge_thinking(self, prompt: str, thinking: str) -> Verdict:
-        return self.judge(JudgeRequest("thinking", prompt, thinking))
-
-    def judge_answer(self, prompt: str, answer: str) -> Verdict:
-        return self.judge(JudgeRequest("answer", prompt, answer))
-
     def judge(self, request: JudgeRequest) -> Verdict:
         """One verdict for the request (one model call per risk for multi-risk profiles)."""
         with self._lock:
@@ -390,7 +397,7 @@ def _evaluated_tokens(cached: list[int], tokens: list[int]) -> int:
     return len(tokens) - common
 
 
-class ScriptedJudge:
+class ScriptedJudge(_Shortcuts):
     """A judge for tests: returns queued raw outputs, parsed by the SAME profile parser.
 
     ``outputs`` is a list of raw strings (used in order; one per check, so Granite with two risks
@@ -421,15 +428,6 @@ class ScriptedJudge:
         self.loaded = False
 
     close = unload
-
-    def judge_prompt(self, prompt: str) -> Verdict:
-        return self.judge(JudgeRequest("prompt", prompt, None))
-
-    def judge_thinking(self, prompt: str, thinking: str) -> Verdict:
-        return self.judge(JudgeRequest("thinking", prompt, thinking))
-
-    def judge_answer(self, prompt: str, answer: str) -> Verdict:
-        return self.judge(JudgeRequest("answer", prompt, answer))
 
     def judge(self, request: JudgeRequest) -> Verdict:
         with self._lock:
