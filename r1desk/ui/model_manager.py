@@ -223,19 +223,7 @@ class ModelManager(QDialog):
         self.refresh()
 
     def _table(self, headers: list[str]) -> QTableWidget:
-        table = QTableWidget(0, len(headers), self)
-        table.setHorizontalHeaderLabels(headers)
-        table.verticalHeader().setVisible(False)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        table.setShowGrid(False)
-        table.setAlternatingRowColors(False)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(headers)):
-            table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        table.verticalHeader().setDefaultSectionSize(40)
-        table.setWordWrap(False)
-        return table
+        return make_table(self, headers)
 
     # -- listing ------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -410,3 +398,20 @@ def _centered(widget: QWidget) -> QWidget:
     layout.addWidget(widget)
     layout.addStretch(1)
     return box
+
+
+def make_table(parent: QWidget, headers: list[str]) -> QTableWidget:
+    """A read-only table of rows, first column stretching: the model manager's and the safety models' lists."""
+    table = QTableWidget(0, len(headers), parent)
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.setShowGrid(False)
+    table.setAlternatingRowColors(False)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    for col in range(1, len(headers)):
+        table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+    table.verticalHeader().setDefaultSectionSize(40)
+    table.setWordWrap(False)
+    return table

@@ -17,14 +17,15 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from r1desk.core.guard.harm import install
 from r1desk.core.roles import ADMIN, RELOCK_AFTER_S, IdleLock, RoleStore
 from r1desk.ui.lock_dialog import LockPanel
 from r1desk.ui.messages import set_chip
-from r1desk.ui.model_manager import FIT_CHIP, FIT_TEXT, DownloadRow, _centered, _ProgressRelay, human_size
+from r1desk.ui.model_manager import (FIT_CHIP, FIT_TEXT, DownloadRow, _centered, _ProgressRelay, human_size,
+                                     make_table)
 from r1desk.ui.roles_gate import admin_events, apply_settings
 from r1desk.ui.tasks import present_dialog, run_task, show_error
 
@@ -104,12 +105,12 @@ class SafetyModelsPanel(QWidget):
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        self.catalog_table = _table(self, ["Guard model", "Quantisation", "File size", "This computer", "Licence", ""])
+        self.catalog_table = make_table(self, ["Guard model", "Quantisation", "File size", "This computer", "Licence", ""])
         layout.addWidget(self.catalog_table, 3)
         installed_title = QLabel("Guard models on this computer", self)
         installed_title.setObjectName("SectionTitle")
         layout.addWidget(installed_title)
-        self.installed_table = _table(self, ["Model", "Type", "Size", "File", "", ""])
+        self.installed_table = make_table(self, ["Model", "Type", "Size", "File", "", ""])
         layout.addWidget(self.installed_table, 2)
         self.downloads_box = QVBoxLayout()
         layout.addLayout(self.downloads_box)
@@ -369,18 +370,3 @@ class SafetyModelsPanel(QWidget):
     def _on_guard_failed(self, exc: BaseException) -> None:
         self._show_state()
         show_error(self, exc, title="The guard model could not be loaded")
-
-
-def _table(parent: QWidget, headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers), parent)
-    table.setHorizontalHeaderLabels(headers)
-    table.verticalHeader().setVisible(False)
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-    table.setShowGrid(False)
-    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    for col in range(1, len(headers)):
-        table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-    table.verticalHeader().setDefaultSectionSize(40)
-    table.setWordWrap(False)
-    return table
