@@ -68,6 +68,19 @@ def rollback(store: SettingsStore, audit: AdminLog, *, actor: str) -> str | None
                           "made through r1desk guard enable")
 
 
+def change(store: SettingsStore, audit: AdminLog, what: str, *, version: str | None = None,
+           actor: str) -> tuple[str | None, str | None]:
+    """``what``: "enable" (``version``), "disable" or "rollback"; returns (version before, version after)."""
+    if what == "enable":
+        if version is None:
+            raise ValueError("enable needs a version")
+        return enable(store, audit, version, actor=actor), version
+    if what == "disable":
+        return disable(store, audit, actor=actor), None
+    old = current(store)
+    return old, rollback(store, audit, actor=actor)
+
+
 def import_examples(audit: AdminLog, path: Path, *, actor: str,
                     fmt: str = "auto") -> tuple[Path, list[Any], list[str]]:
     """Keep a labelled CSV/JSONL file's examples for every later training, logged as ``classifier.import``.

@@ -187,15 +187,7 @@ def _change(args: argparse.Namespace, what: str) -> int:
     from r1desk import feedback_admin
 
     with _open(args) as (log, actor):
-        store = _store()
-        if what == "enable":
-            old = feedback_admin.enable(store, log, args.version, actor=actor)
-            new: str | None = args.version
-        elif what == "disable":
-            old, new = feedback_admin.disable(store, log, actor=actor), None
-        else:
-            old = feedback_admin.current(store)
-            new = feedback_admin.rollback(store, log, actor=actor)
+        old, new = feedback_admin.change(_store(), log, what, version=getattr(args, "version", None), actor=actor)
     if args.json:
         _print({"previous": old, "enabled": new})
     else:

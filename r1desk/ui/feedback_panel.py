@@ -347,14 +347,7 @@ class FeedbackPanel(QGroupBox):
             return False
         store = self._store()
         try:
-            if what == "enable" and version is not None:
-                old = feedback_admin.enable(store, self.log, version, actor=self.actor)
-                new: str | None = version
-            elif what == "disable":
-                old, new = feedback_admin.disable(store, self.log, actor=self.actor), None
-            else:
-                old = feedback_admin.current(store)
-                new = feedback_admin.rollback(store, self.log, actor=self.actor)
+            old, new = feedback_admin.change(store, self.log, what, version=version, actor=self.actor)
         except (UserFacingError, OSError) as exc:
             self.status.setText("Not changed: " + str(exc))
             show_error(self, exc, title="Feedback classifier not changed")
