@@ -96,7 +96,9 @@ def _info_lines(info: ModelInfo, sha: str | None, full_template: bool) -> list[s
     else:
         shown = f"{len(template)} characters (--template prints it)"
     rows = [
-        ("name", shown_text(info.name)), ("file", printable(str(info.path))),
+        ("name", shown_text(info.shown_name)),
+        *([("general.name", shown_text(info.name))] if info.name != info.shown_name else []),
+        ("file", printable(str(info.path))),
         ("size", f"{_human_size(info.size_bytes)} ({info.size_bytes:,} bytes)"),
         ("architecture", info.architecture),
         ("parameters", _human_params(info.parameter_count, info.size_label)),

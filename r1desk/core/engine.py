@@ -336,7 +336,7 @@ class Engine:
             raise RuntimeError("no model is loaded")
         details = {k: v for k, v in info.to_dict().items() if k != "chat_template"}
         return ModelDescription(ModelIdentity(self.kind, str(info.path), self._digests.get(str(info.path))),
-                                info.name, info.is_r1, info.context_length, info.quantization, details)
+                                info.shown_name, info.is_r1, info.context_length, info.quantization, details)
 
     def _hash_in_background(self, path: Path) -> None:
         """The file's sha256 for the audit log, computed once per file (cached on disk by size and mtime)

@@ -45,6 +45,7 @@ from typing import Any, BinaryIO
 from r1desk import paths
 from r1desk.errors import ModelFileError
 from r1desk.fileutil import atomic_write_text, file_kind
+from r1desk.core.model_name import display_name
 from r1desk.textsafe import printable
 
 log = logging.getLogger("r1desk.models")
@@ -121,6 +122,12 @@ class ModelInfo:
     size_label: str | None = None   # general.size_label, e.g. "7B"
     chat_template_problem: str | None = None   # why the template is not used (core.chat_template), if so
     kv_bytes_per_token: int | None = None      # f16 K+V cache bytes per context position (memory estimates)
+    display_name: str = ""                      # what the app shows (core.model_name); ``name`` is general.name
+
+    @property
+    def shown_name(self) -> str:
+        """The name to show people: general.name, or the file name when the converter made that up."""
+        return self.display_name or self.name
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (the CLI's --json and the audit log's model record)."""
@@ -132,6 +139,7 @@ class ModelInfo:
             "size_bytes": self.size_bytes, "is_r1": self.is_r1, "block_count": self.block_count,
             "vocab_size": self.vocab_size, "size_label": self.size_label,
             "chat_template_problem": self.chat_template_problem, "kv_bytes_per_token": self.kv_bytes_per_token,
+            "display_name": self.shown_name,
         }
 
 
@@ -580,6 +588,7 @@ def model_info_from_header(path: Path, header: GGUFHeader, size: int) -> ModelIn
         size_label=shown_text(f.get("general.size_label"), 40),
         chat_template_problem=problem,
         kv_bytes_per_token=_kv_bytes_per_token(f, arch),
+        display_name=shown_text(display_name(name, f, path)) or "",
     )
 
 

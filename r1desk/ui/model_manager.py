@@ -273,7 +273,7 @@ class ModelManager(QDialog):
         self.local_empty.setVisible(not models)
         loaded = getattr(self.state.model_info, "path", None)
         for i, info in enumerate(models):
-            name = QTableWidgetItem(str(getattr(info, "name", "model")))
+            name = QTableWidgetItem(str(getattr(info, "shown_name", None) or getattr(info, "name", "model")))
             name.setToolTip(name.text())
             table.setItem(i, 0, name)
             table.setItem(i, 1, QTableWidgetItem(str(getattr(info, "quantization", "") or "—")))
@@ -307,7 +307,7 @@ class ModelManager(QDialog):
         run_task(lambda: sources.import_model(path), self._on_imported, self._on_import_failed, parent=self)
 
     def _on_imported(self, info: Any) -> None:
-        self._set_status(f"Imported {getattr(info, 'name', 'model')}")
+        self._set_status(f"Imported {getattr(info, 'shown_name', None) or getattr(info, 'name', 'model')}")
         self.imported.emit(info)
         self.refresh_local()
         self.tabs.setCurrentWidget(self.local_page)
@@ -373,7 +373,7 @@ class ModelManager(QDialog):
         self.refresh_local()
 
     def _on_loaded(self, info: Any) -> None:
-        self._set_status(f"Loaded {getattr(info, 'name', 'model')}")
+        self._set_status(f"Loaded {getattr(info, 'shown_name', None) or getattr(info, 'name', 'model')}")
         self.refresh_local()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override: never larger than the screen

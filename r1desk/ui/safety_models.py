@@ -194,7 +194,7 @@ class SafetyModelsPanel(QWidget):
         table = self.installed_table
         table.setRowCount(len(present))
         for i, guard in enumerate(present):
-            name = QTableWidgetItem(guard.info.name)
+            name = QTableWidgetItem(guard.info.shown_name)
             name.setToolTip(guard.info.name)
             table.setItem(i, 0, name)
             table.setItem(i, 1, QTableWidgetItem(guard.profile.name))
@@ -246,7 +246,7 @@ class SafetyModelsPanel(QWidget):
         run_task(lambda: install.import_file(path), self._on_imported, self._on_import_failed, parent=self)
 
     def _on_imported(self, guard: install.InstalledGuard) -> None:
-        self._show_state(f"Imported {guard.info.name} ({guard.profile.name}) — press Use to make it the harm filter")
+        self._show_state(f"Imported {guard.info.shown_name} ({guard.profile.name}) — press Use to make it the harm filter")
         self.refresh()
 
     def _on_import_failed(self, exc: BaseException) -> None:

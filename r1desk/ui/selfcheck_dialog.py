@@ -161,7 +161,7 @@ class SelfCheckDialog(QDialog):
                     "(Models → Model manager…).")
         else:
             quant = getattr(info, "quantization", None)
-            text = f"Model: {info.name}" + (f" · {quant}" if quant else "")
+            text = f"Model: {info.shown_name}" + (f" · {quant}" if quant else "")
         self.model_label.setText(text)
         self.model_label.setProperty("missing", "true" if missing else "false")
         self.model_label.style().unpolish(self.model_label)
