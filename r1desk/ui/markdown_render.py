@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import html
+import itertools
 import re
 import secrets
 from collections.abc import Sequence
@@ -35,6 +36,12 @@ _ANCHOR = re.compile(r'<a href="([^"]*)"(?: title="[^"]*")?>(.*?)</a>', re.DOTAL
 _IMAGE = re.compile(r'<img\b[^>]*?/?>', re.DOTALL)
 _ATTR = re.compile(r'\b(src|alt)="([^"]*)"')
 _LINE_PREFIX = re.compile(r"[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+|#{1,6}[ \t]+|>[ \t]*)*")
+
+
+COPY_SCHEME = "r1desk-copy"     # the code blocks' own "Copy code" links (model output cannot make one)
+_BLOCK_TAG = re.compile(r"<(p|li|dt|dd)>")
+_PRE = re.compile(r"<pre\b[^>]*>(.*?)</pre>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
 
 
 @dataclass(frozen=True)
@@ -206,20 +213,27 @@ class Renderer:
             notice = html.escape(block_notice or "The rest of this text was blocked by the guard.")
             body += (f'<table width="100%" cellpadding="8" style="margin-top:6px;" bgcolor="{p.danger_bg}">'
                      f'<tr><td style="color:{p.danger};">⛔ {notice}</td></tr></table>')
+        body = _BLOCK_TAG.sub(r'<\1 style="line-height:140%;">', body)   # each paragraph, not only the first
         color = p.muted if muted else p.text
-        return f'<div style="color:{color}; line-height:140%;">{body}</div>'
+        return f'<div style="color:{color};">{body}</div>'
 
     def _tidy_code(self, body: str) -> str:
         """Qt's rich text ignores div backgrounds: wrap highlighted blocks in a one-cell table."""
         p = self.palette
+
+        count = itertools.count()
 
         def repl(match: re.Match[str]) -> str:
             pre = match.group(1)
             pre = re.sub(r"^<pre[^>]*>", '<pre style="margin:0; font-family: monospace;">', pre)
             pre = pre.replace("<code>", "").replace("</code>", "")   # not inline code: no chip background
             pre = re.sub(r"\s*</code></pre>\s*$|\s*</pre>\s*$", lambda m: m.group(0).strip(), pre)
-            return (f'<table width="100%" cellspacing="0" cellpadding="10" bgcolor="{p.code_bg}" '
-                    f'style="margin:6px 0; border:1px solid {p.code_border};"><tr><td>{pre}</td></tr></table>')
+            copy = (f'<tr><td align="right" style="padding:4px 8px 0 8px; font-size:small;">'
+                    f'<a href="{COPY_SCHEME}:{next(count)}" style="color:{p.muted}; text-decoration:none;">'
+                    f'⧉ Copy code</a></td></tr>')
+            return (f'<table width="100%" cellspacing="0" cellpadding="0" bgcolor="{p.code_bg}" '
+                    f'style="margin:6px 0; border:1px solid {p.code_border};">{copy}'
+                    f'<tr><td style="padding:2px 10px 10px 10px;">{pre}</td></tr></table>')
 
         return re.sub(r'<div class="codehilite"[^>]*>(.*?)</div>', repl, body, flags=re.DOTALL)
 
@@ -258,6 +272,14 @@ class Renderer:
                     f'title="This text was removed by the guard">&nbsp;⛔ {notice}&nbsp;</span>')
 
         return re.sub("[\ue000-\ue6ff]", repl, body)
+
+
+def code_block_text(rendered: str, index: int) -> str | None:
+    """The text of code block ``index`` in HTML from :meth:`Renderer.render`, as shown (None if absent)."""
+    blocks = _PRE.findall(rendered)
+    if not 0 <= index < len(blocks):
+        return None
+    return html.unescape(_TAG.sub("", blocks[index]))
 
 
 def plain_text_notice(text: str) -> str:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QResizeEvent, QTextOption
+from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QResizeEvent, QTextOption
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
-                               QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
+                               QSizePolicy, QTextBrowser, QToolButton, QToolTip, QVBoxLayout, QWidget)
 
 from r1desk.core.events import LENGTH_NOTICE_KINDS, length_notice
 from r1desk.ui import theme
 from r1desk.textsafe import printable
-from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
+from r1desk.ui.markdown_render import COPY_SCHEME, Flag, Redaction, Renderer, code_block_text, link_allowed
 from r1desk.ui.prompt_edit import PromptEdit
 from r1desk.ui.throttle import Throttle
 
@@ -85,8 +85,11 @@ def set_chip(label: QLabel, kind: str) -> None:
 class MessageText(QTextBrowser):
     """A read-only rich-text block that grows to fit its content (no inner scroll bar)."""
 
+    code_copied = Signal(int)     # a code block's "Copy code" link put it on the clipboard
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._html = ""
         # Model output is untrusted: a click shows the target and asks before the browser opens it.
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
@@ -104,8 +107,25 @@ class MessageText(QTextBrowser):
     def _on_link_hovered(self, url: QUrl) -> None:
         self.setToolTip(url.toString() if url.isValid() and not url.isEmpty() else "")
 
+    def setHtml(self, text: str) -> None:  # noqa: N802 - Qt override: keep what was shown for "Copy code"
+        self._html = text
+        super().setHtml(text)
+
     def _on_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == COPY_SCHEME:
+            self.copy_code(int(url.path()) if url.path().isdigit() else -1)
+            return
         open_link_after_confirm(self, url)
+
+    def copy_code(self, index: int) -> bool:
+        """Put code block ``index`` on the clipboard and say so where the pointer is."""
+        code = code_block_text(self._html, index)
+        if code is None:
+            return False
+        QGuiApplication.clipboard().setText(code)
+        QToolTip.showText(QCursor.pos(), "Copied ✓", self)
+        self.code_copied.emit(index)
+        return True
 
     def _fit(self, *_: object) -> None:
         height = int(self.document().size().height()) + 4
