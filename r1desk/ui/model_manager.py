@@ -25,6 +25,15 @@ from r1desk.ui.tasks import run_task, show_error
 
 log = logging.getLogger("r1desk.ui.models")
 
+CATALOG_HEADERS = {   # short headers (the name column gets the room); the tooltips say the rest
+    "Model": "The model and its size in parameters (★ recommended for this computer)",
+    "Quant": "Quantisation: fewer bits per weight make the file smaller and the answers a little worse",
+    "File": "The download size",
+    "Memory": "Memory needed to run it with the context length set by the administrator",
+    "Fit": "Whether it fits this computer's free memory (or GPU memory)",
+    "Speed": "Expected answer speed on this computer, from its measured memory bandwidth",
+    "": "",
+}
 FIT_TEXT = {"fits": "✓ fits", "tight": "~ tight", "wont_fit": "✗ won't fit", "unknown": "?"}
 FIT_CHIP = {"fits": "ok", "tight": "warn", "wont_fit": "danger", "unknown": "muted"}
 GPU_CHOICES = [("none", "CPU only"), ("auto", "Automatic (as many layers as fit)"), ("all", "All layers on GPU")]
@@ -155,8 +164,13 @@ class ModelManager(QDialog):
         header.addWidget(self.hardware, 1)
         layout.addLayout(header)
         self.tabs = QTabWidget(self)
-        self.catalog_table = self._table(["Model", "Quantisation", "File size", "Memory needed", "This computer",
-                                          "Expected speed", ""])
+        self.catalog_table = self._table(list(CATALOG_HEADERS))
+        for col, tip in enumerate(CATALOG_HEADERS.values()):
+            self.catalog_table.horizontalHeaderItem(col).setToolTip(tip)
+        self.catalog_table.setWordWrap(True)           # a long model name takes two lines, not "DeepSeek-R1 Dis…"
+        self.catalog_table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.catalog_table.verticalHeader().setDefaultSectionSize(46)
+        self.catalog_table.horizontalHeader().setMinimumSectionSize(40)
         self.local_table = self._table(["Model", "Quantisation", "Size", "File", ""])
         file_column = self.local_table.horizontalHeader()
         file_column.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)   # not as wide as the name
@@ -202,10 +216,10 @@ class ModelManager(QDialog):
         self.gpu.currentIndexChanged.connect(self._on_gpu_changed)
         bottom.addWidget(self.gpu)
         bottom.addStretch(1)
-        self.status = QLabel(self)
+        self.status = QLabel(self)                   # its own line: the buttons never squeeze it to "Lo"
         set_chip(self.status, "muted")
-        self._status_text = elide(self.status)       # a long file name never widens the dialog
-        bottom.addWidget(self.status)
+        self._status_text = elide(self.status, mode=Qt.TextElideMode.ElideRight)   # never widens the dialog
+        layout.addWidget(self.status)
         self.import_button = QPushButton("Import GGUF…", self)
         self.import_button.clicked.connect(self.choose_file)
         self.unload_button = QPushButton("Unload", self)
@@ -266,6 +280,7 @@ class ModelManager(QDialog):
                 button.setProperty("primary", "true" if row.recommended else "false")
                 button.clicked.connect(lambda _c=False, r=row: self.download(r))
             table.setCellWidget(i, 6, _centered(button))
+        fix_button_column(table, 6, ("Load", "Download", "Resume download" if any(r.partial for r in rows) else ""))
 
     def _fill_local(self, models: list[Any]) -> None:
         table = self.local_table
@@ -290,6 +305,7 @@ class ModelManager(QDialog):
                 button.setProperty("primary", "true")
                 button.clicked.connect(lambda _c=False, p=path: self.load(p))
             table.setCellWidget(i, 4, _centered(button))
+        fix_button_column(table, 4, ("Load", "Loaded"))
 
     # -- actions ------------------------------------------------------------------------------------
     def load(self, path: str) -> None:
@@ -391,10 +407,38 @@ class ModelManager(QDialog):
         self.drop_zone.dropEvent(event)
 
 
+def fix_button_column(table: QTableWidget, column: int, labels: tuple[str, ...]) -> None:
+    """Every button in ``column`` as wide as the widest of ``labels``, and the column wide enough for it, so
+    a label that changes ("Load" → "Loaded") is never clipped and the column never jumps."""
+    width = 0
+    for label in filter(None, labels):
+        for primary in ("true", "false"):          # the primary style is bold: measure both
+            probe = QPushButton(label, table)
+            probe.setProperty("primary", primary)
+            probe.ensurePolished()
+            width = max(width, probe.sizeHint().width())
+            probe.deleteLater()
+    for row in range(table.rowCount()):
+        box = table.cellWidget(row, column)
+        button = box.findChild(QPushButton) if box is not None else None
+        if button is not None:
+            width = max(width, button.sizeHint().width())
+    for row in range(table.rowCount()):
+        box = table.cellWidget(row, column)
+        button = box.findChild(QPushButton) if box is not None else None
+        if button is not None:
+            button.setFixedWidth(width)
+    table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+    table.setColumnWidth(column, width + 2 * _CELL_MARGIN + 4)
+
+
+_CELL_MARGIN = 6
+
+
 def _centered(widget: QWidget) -> QWidget:
     box = QWidget()
     layout = QHBoxLayout(box)
-    layout.setContentsMargins(6, 3, 6, 3)
+    layout.setContentsMargins(_CELL_MARGIN, 3, _CELL_MARGIN, 3)
     layout.addWidget(widget)
     layout.addStretch(1)
     return box
