@@ -8,11 +8,11 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
-                               QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
+                               QPlainTextEdit, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from r1desk.settings import describe_fields
+from r1desk.ui.fit import ReflowGrid
 
 log = logging.getLogger("r1desk.ui")
 
@@ -39,11 +39,15 @@ class FieldEditor(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         self.widget = self._make(spec)
-        layout.addWidget(self.widget, 0, Qt.AlignmentFlag.AlignLeft)
+        wide = self.kind in ("text", "str")
+        layout.addWidget(self.widget, 0, Qt.AlignmentFlag(0) if wide else Qt.AlignmentFlag.AlignLeft)
         self.note = QLabel("")
         self.note.setObjectName("FieldNote")
+        self.note.setWordWrap(True)          # a narrow form wraps the R1 note instead of widening the page
         self.set_value(value)
         if self.key in R1_RECOMMENDED:
+            # the row's whole width for the note, so "R1 recommended: 0.6" stays on one line
+            self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             layout.addWidget(self.note)
             self.changed.connect(self._update_note)
             self._update_note()
@@ -89,7 +93,14 @@ class FieldEditor(QWidget):
             line.textChanged.connect(self.changed)
             w = line
         w.setObjectName("field:" + self.key)
-        w.setMinimumWidth({"bool": 20, "choice": 160, "int": 130, "float": 130, "text": 420}.get(kind, 260))
+        w.ensurePolished()                      # never below what its own text needs (the seed's 11 digits)
+        w.setMinimumWidth(max({"bool": 20, "choice": 160, "int": 120, "float": 120, "text": 220}.get(kind, 200),
+                              w.minimumSizeHint().width()))
+        if isinstance(w, QComboBox):                  # never narrower than its longest choice: the form reflows
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)   # "Auto (the prompt's language)"
+            w.setMinimumWidth(max(160, w.sizeHint().width()))
+        if kind in ("text", "str"):
+            w.setSizePolicy(QSizePolicy.Policy.Expanding, w.sizePolicy().verticalPolicy())
         return w
 
     def value(self) -> Any:
@@ -131,10 +142,6 @@ class FieldEditor(QWidget):
         warning = f"⚠ Outside {TEMPERATURE_RANGE[0]}–{TEMPERATURE_RANGE[1]} (R1 recommended: {recommended})"
         warn = self.key == "generation.temperature" and not (TEMPERATURE_RANGE[0] <= value <= TEMPERATURE_RANGE[1])
         self.note.setText(warning if warn else f"R1 recommended: {recommended}")
-        # room for the (bold) warning from the start, so switching to it never clips or reflows the form
-        bold = QFont(self.note.font())
-        bold.setBold(True)
-        self.note.setMinimumWidth(int(QFontMetrics(bold).horizontalAdvance(warning) * 1.2) + 16)
         self.note.setToolTip("R1 models repeat themselves or ramble outside 0.5–0.7." if warn else "")
         self.note.setProperty("warn", warn)
         self.note.style().unpolish(self.note)
@@ -194,10 +201,11 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self.editors: dict[str, FieldEditor] = {}
         skip = SKIP_KEYS | set(skip or ())
-        layout = QGridLayout(self)
-        layout.setSpacing(12)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
-        placed = 0
+        self.cards = ReflowGrid(max_columns=2)           # two columns on a wide window, one on a small one
+        layout.addWidget(self.cards)
+        layout.addStretch(1)
         groups: dict[str, tuple[str, str, list[dict[str, Any]]]] = {"": ("General", "", [])}
         for spec in describe_fields():
             key = spec["key"]
@@ -214,7 +222,8 @@ class SettingsForm(QWidget):
             box = QGroupBox(title)
             form = QFormLayout(box)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)   # narrow: the label goes above
             if description:
                 hint = QLabel(description)
                 hint.setObjectName("GroupHint")
@@ -229,11 +238,7 @@ class SettingsForm(QWidget):
                 label = QLabel(spec["title"] + (" (site policy)" if is_locked else ""))
                 label.setToolTip(spec.get("description") or "")
                 form.addRow(label, editor)
-            layout.addWidget(box, placed // 2, placed % 2, Qt.AlignmentFlag.AlignTop)
-            placed += 1
-        layout.setRowStretch(placed // 2 + 1, 1)
-        layout.setColumnStretch(0, 1)
-        layout.setColumnStretch(1, 1)
+            self.cards.add(box)
 
     def apply_to(self, data: dict[str, Any]) -> None:
         """Write every editor's value into a settings dict (validation happens on save)."""

@@ -12,14 +12,15 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel,
-                               QPlainTextEdit, QSlider, QStackedWidget, QTabBar, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHeaderView, QLabel,
+                               QPlainTextEdit, QScrollArea, QSlider, QStackedWidget, QTabBar, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from r1desk.core.guard.classifier import Classifier
 from r1desk.core.guard.pipeline import GuardPipeline
 from r1desk.core.guard.policy import Policy, known_labels
 from r1desk.ui import theme
+from r1desk.ui.fit import vertical_scroll
 from r1desk.vocabulary import CHANNEL_ACTIONS, CHANNELS, severity
 from r1desk.ui.tasks import run_task
 
@@ -90,6 +91,7 @@ class PolicyEditor(QWidget):
         super().__init__(parent)
         self.rows: dict[tuple[str, str], RuleRow] = {}
         self.enabled: dict[str, QCheckBox] = {}
+        self.scrolls: dict[str, QScrollArea] = {}
         self.tabs = QTabBar()
         self.tabs.setObjectName("ChannelTabs")
         self.pages = QStackedWidget()
@@ -103,26 +105,32 @@ class PolicyEditor(QWidget):
         layout.addWidget(self.pages)
 
     def _page(self, channel: str, guard: dict[str, Any], locked: set[str]) -> QWidget:
+        """The channel's hint and switch, then its rules in a scroll area: every row keeps its height
+        (thirty-odd labels since the harm guard used to be squeezed into the page's height)."""
         page = QWidget()
-        grid = QGridLayout(page)
-        grid.setHorizontalSpacing(12)
-        grid.setVerticalSpacing(6)
+        outer = QVBoxLayout(page)
+        outer.setContentsMargins(0, 6, 0, 0)
         hint = QLabel(CHANNEL_HINTS[channel])
         hint.setWordWrap(True)
         hint.setObjectName("GroupHint")
-        grid.addWidget(hint, 0, 0, 1, 4)
+        outer.addWidget(hint)
         on = QCheckBox(f"Moderate the {channel}")
         on.setChecked(bool(guard["channels"].get(channel, True)))
         on.setEnabled(not _is_locked(f"guard.channels.{channel}", locked))
         on.toggled.connect(self.changed)
         self.enabled[channel] = on
-        grid.addWidget(on, 1, 0, 1, 4)
+        outer.addWidget(on)
+        rules = QWidget()
+        grid = QGridLayout(rules)
+        grid.setContentsMargins(0, 0, 8, 0)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(6)
         for col, text in enumerate(("Label", "Threshold", "", "Action")):
             head = QLabel(text)
             head.setObjectName("ColumnHead")
-            grid.addWidget(head, 2, col)
+            grid.addWidget(head, 0, col)
         labels = list(guard["rules"][channel])
-        for r, label in enumerate(labels, start=3):
+        for r, label in enumerate(labels, start=1):
             rule = guard["rules"][channel][label]
             key = f"guard.rules.{channel}.{label}"
             row = RuleRow(channel, label, rule["threshold"], rule["action"], _is_locked(key, locked))
@@ -136,7 +144,9 @@ class PolicyEditor(QWidget):
             grid.addWidget(row.spin, r, 2)
             grid.addWidget(row.action, r, 3)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(len(labels) + 3, 1)
+        grid.setRowStretch(len(labels) + 1, 1)
+        self.scrolls[channel] = vertical_scroll(rules)
+        outer.addWidget(self.scrolls[channel], 1)
         return page
 
     def row(self, channel: str, label: str) -> RuleRow:
@@ -196,9 +206,12 @@ class PreviewBox(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setShowGrid(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 130)
-        self.table.setColumnWidth(1, 70)
+        header = self.table.horizontalHeader()      # the label takes the room; scores and actions their text
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 2 + len(CHANNELS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(48)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         for r, label in enumerate(self.labels):
             self.table.setItem(r, 0, QTableWidgetItem(label_title(label)))
         self.summary = QLabel("")
@@ -279,7 +292,7 @@ class PreviewBox(QWidget):
                 decisions = policy.decide(channel, 0, 1, "", {label: score})
                 action = decisions[0].action if decisions else "allow"
                 rule = policy.rule(channel, label)
-                cell = QTableWidgetItem(f"{ACTION_TEXT[action]}  (≥ {rule.threshold:.2f})" if decisions
+                cell = QTableWidgetItem(f"{ACTION_TEXT[action]} ≥ {rule.threshold:.2f}" if decisions
                                         else ("off" if not policy.enabled.get(channel, True) else "—"))
                 cell.setForeground(QColor(ACTION_COLORS[action] if decisions else p.muted))
                 self.table.setItem(r, c, cell)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QMessageBox, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QMessageBox, QPushButton, QTabWidget, QVBoxLayout, QWidget)
 
 from r1desk import settings as settings_mod
 from r1desk.core.roles import ADMIN, AUDITOR, RoleStore
@@ -27,6 +27,7 @@ from r1desk.settings import Settings, settings_diff, settings_from_dict
 from r1desk.ui import theme
 from r1desk.ui.admin_form import SettingsForm
 from r1desk.ui.admin_policy import PolicyEditor, PreviewBox
+from r1desk.ui.fit import ResponsiveSplitter, vertical_scroll
 from r1desk.ui.tasks import show_error
 
 log = logging.getLogger("r1desk.ui")
@@ -37,12 +38,9 @@ def default_classifiers(settings: Settings) -> list[Classifier]:
     return REGISTRY.build(settings.guard_config())
 
 
-def _scroll(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidget(widget)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    return area
+
+
+POLICY_SIDE_BY_SIDE_PX = 1150    # the preview's table needs ~450 px beside the rules' ~600
 
 
 class AdminView(QWidget):
@@ -68,7 +66,7 @@ class AdminView(QWidget):
         self.preview = PreviewBox(self.policy_editor.policy, factory)
         self.policy_editor.changed.connect(self._on_changed)
         self.policy_editor.changed.connect(self.preview.redecide)
-        policy_page = QSplitter(Qt.Orientation.Horizontal)
+        policy_page = ResponsiveSplitter(POLICY_SIDE_BY_SIDE_PX)   # preview below the rules when narrow
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(12, 8, 12, 8)
@@ -83,6 +81,7 @@ class AdminView(QWidget):
         policy_page.addWidget(left)
         policy_page.addWidget(right)
         policy_page.setSizes([760, 560])
+        self.policy_page = policy_page
 
         # -- generated settings tabs
         self.general_form = SettingsForm(values, self.locked,
@@ -95,7 +94,7 @@ class AdminView(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(policy_page, "Guard policy")
-        self.tabs.addTab(_scroll(self.general_form), "Generation and language")
+        self.tabs.addTab(vertical_scroll(self.general_form), "Generation and language")
         from r1desk.ui.weights_panel import WeightsPanel, configured_types, default_installer
 
         self.weights = WeightsPanel(default_installer(lambda: configured_types(self.settings)))
@@ -114,9 +113,9 @@ class AdminView(QWidget):
         body_layout.setContentsMargins(12, 8, 12, 0)
         body_layout.addWidget(self.feedback)
         body_layout.addWidget(self.guard_form, 1)
-        classifiers_layout.addWidget(_scroll(classifiers_body), 1)
+        classifiers_layout.addWidget(vertical_scroll(classifiers_body), 1)
         self.tabs.addTab(classifiers_page, "Classifiers")
-        self.tabs.addTab(_scroll(self.review_form), "Periodic review")
+        self.tabs.addTab(vertical_scroll(self.review_form), "Periodic review")
         self.tabs.addTab(self._roles_page(), "Passphrases")
 
         # -- bottom bar

@@ -1,9 +1,11 @@
-"""Text and windows that fit: a label that elides its text to its width (the whole text in its tooltip), and
-a window clamped to the screen it is on."""
+"""Text and windows that fit: a label that elides its text to its width (the whole text in its tooltip), a
+window clamped to the screen it is on, cards that reflow into as many columns as fit, and a vertical-only
+scroll area (a page that is too tall scrolls; one that is too wide reflows instead of scrolling sideways)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QSizePolicy, QSplitter, QWidget
 
 
 class Elider(QObject):
@@ -64,3 +66,91 @@ def fit_to_screen(window: QWidget, margin: int = 24) -> None:
     y = min(max(frame.y(), area.y()), area.bottom() - frame.height() + 1)
     if (x, y) != (frame.x(), frame.y()):
         window.move(max(x, area.x()), max(y, area.y()))
+
+
+class ReflowGrid(QWidget):
+    """Cards side by side while each column gets ``min_column_width`` (at most ``max_columns``), one under
+    the other on a narrow window. Its minimum width is one column's, so a scroll area around it never
+    scrolls sideways: it reflows."""
+
+    def __init__(self, *, max_columns: int, min_column_width: int = 0, spacing: int = 12,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.max_columns = max_columns
+        self.min_column_width = min_column_width
+        self.cards: list[QWidget] = []
+        self.columns = 0
+        self.grid = QGridLayout(self)
+        self.grid.setSpacing(spacing)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+
+    def add(self, card: QWidget) -> None:
+        self.cards.append(card)
+        self.columns = 0                       # lay out again at the next resize
+        self._reflow(max(self.width(), 1))
+
+    def column_width(self) -> int:
+        """The narrowest a column may be: the configured width or the widest card's minimum."""
+        widest = max((c.minimumSizeHint().width() for c in self.cards), default=0)
+        return max(self.min_column_width, widest)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override: one column's width, never more
+        margins = self.grid.contentsMargins()
+        height = sum(c.minimumSizeHint().height() for c in self.cards) + self.grid.spacing() * max(
+            len(self.cards) - 1, 0)
+        return QSize(self.column_width() + margins.left() + margins.right(), height)
+
+    def columns_for(self, width: int) -> int:
+        spacing = self.grid.spacing()
+        return max(1, min(self.max_columns, len(self.cards) or 1, (width + spacing) // (self.column_width() + spacing)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._reflow(event.size().width())
+
+    def _reflow(self, width: int) -> None:
+        columns = self.columns_for(width)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for card in self.cards:
+            self.grid.removeWidget(card)
+        for col in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(col, 0)
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
+        for i, card in enumerate(self.cards):
+            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignTop)
+        for col in range(columns):
+            self.grid.setColumnStretch(col, 1)
+        self.grid.setRowStretch((len(self.cards) - 1) // columns + 1, 1)
+        self.setMinimumWidth(self.minimumSizeHint().width())
+
+
+def vertical_scroll(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that scrolls up and down only (its width follows the area)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
+class ResponsiveSplitter(QSplitter):
+    """Two panes side by side when the splitter is at least ``breakpoint`` wide, one above the other when it
+    is narrower (an editor and its preview on an 800×600 screen)."""
+
+    def __init__(self, breakpoint: int, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.breakpoint = breakpoint
+        self.setChildrenCollapsible(False)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        wanted = (Qt.Orientation.Horizontal if event.size().width() >= self.breakpoint
+                  else Qt.Orientation.Vertical)
+        if wanted != self.orientation():
+            self.setOrientation(wanted)
+            total = event.size().width() if wanted == Qt.Orientation.Horizontal else event.size().height()
+            self.setSizes([total * 3 // 5, total - total * 3 // 5])
+        super().resizeEvent(event)

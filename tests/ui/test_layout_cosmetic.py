@@ -69,3 +69,71 @@ def test_model_manager_names_and_buttons_are_never_cut(qtbot, make_window, tiny_
     manager._on_loaded(tiny_r1_engine.info)
     assert manager.status.text() == f"Loaded {tiny_r1_engine.info.shown_name}"
     manager.close()
+
+
+# The room a page gets inside the main window (sidebar and header taken off) at each screen size.
+CONTENT = {(800, 600): (540, 500), (1280, 800): (900, 680), (1920, 1080): (1560, 940)}
+
+
+@pytest.fixture
+def admin_view(qtbot, audit):
+    from r1desk.core.roles import ADMIN, RoleStore, ScryptParams
+    from r1desk.ui.admin_view import AdminView
+
+    roles = RoleStore(audit=audit.log_admin_event, params=ScryptParams(n=2 ** 10))
+    roles.set_initial(ADMIN, "admin passphrase")
+    view = AdminView(audit=audit, roles=roles, classifiers_factory=lambda: [])
+    qtbot.addWidget(view)
+    return view
+
+
+def _no_sideways_scroll(area) -> bool:
+    return area.horizontalScrollBar().maximum() == 0 and area.widget().width() <= area.viewport().width()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_guard_policy_rows_keep_their_height(qtbot, admin_view, size):
+    """Thirty-odd labels since the harm guard were squeezed into the page: 8-pixel rows, unreadable."""
+    admin_view.resize(*CONTENT[size])
+    admin_view.show()
+    qtbot.waitExposed(admin_view)
+    editor = admin_view.policy_editor
+    area = editor.scrolls["prompt"]
+    qtbot.waitUntil(lambda: area.isVisible())
+    assert _no_sideways_scroll(area)
+    for (channel, _label), row in editor.rows.items():
+        if channel == "prompt":
+            for widget in (row.slider, row.spin, row.action):
+                assert widget.height() >= widget.minimumSizeHint().height(), (_label, widget.height())
+            assert row.spin.width() >= row.spin.minimumSizeHint().width()
+    assert area.verticalScrollBar().maximum() > 0          # the rest is a scroll away, not squashed
+    # the preview's label column shows whole names ("Harm: physical harm", not "H……")
+    table = admin_view.preview.table
+    widest = max(table.fontMetrics().horizontalAdvance(table.item(r, 0).text()) for r in range(table.rowCount()))
+    assert table.columnWidth(0) >= widest + 8
+    assert table.horizontalScrollBar().maximum() == 0
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_generation_tab_never_scrolls_sideways(qtbot, admin_view, size):
+    """The Generation and language tab scrolled sideways and cut "Auto (the prompt's language)"."""
+    from PySide6.QtWidgets import QComboBox, QLabel
+
+    admin_view.resize(*CONTENT[size])
+    admin_view.show()
+    admin_view.tabs.setCurrentIndex(1)
+    form = admin_view.general_form
+    qtbot.waitUntil(lambda: form.isVisible())
+    area = admin_view.tabs.currentWidget()
+    assert _no_sideways_scroll(area)
+    assert form.cards.columns == (1 if size == (800, 600) else 2)
+    for editor in form.editors.values():
+        widget = editor.widget
+        assert widget.width() >= widget.minimumSizeHint().width(), editor.key
+        if isinstance(widget, QComboBox):
+            assert widget.width() >= widget.sizeHint().width(), (editor.key, widget.currentText())
+    for label in form.findChildren(QLabel):
+        if label.isVisible() and label.text() and not label.wordWrap():
+            assert label.width() >= label.sizeHint().width() - 1, label.text()
+    note = form.editors["generation.temperature"].note                 # one line, not "R1 recommended:" / "0.6"
+    qtbot.waitUntil(lambda: 0 < note.height() <= note.fontMetrics().lineSpacing() * 1.5, timeout=3000)
