@@ -26,6 +26,7 @@ from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
 from r1desk.ui.auditor_detail import TurnDetail
+from r1desk.ui.wording import counted
 from r1desk.ui.auditor_table import COLUMNS, TurnTableModel
 from r1desk.ui.dashboard import Dashboard
 from r1desk.ui.period_panel import Clock, PeriodPanel, ReminderBanner
@@ -269,6 +270,13 @@ class AuditorView(QWidget):
             flt.date_from = (date.today() - timedelta(days=days)).isoformat()
         return flt
 
+    def _count_text(self) -> str:
+        """"1 turn", "40 turns", "200+ turns" (more rows than fetched so far)."""
+        n = self.model.rowCount()
+        if self.model.canFetchMore():
+            return f"{n:,}+ turns"
+        return counted(n, "turn")
+
     def apply_filters(self) -> None:
         self._search_timer.stop()
         try:
@@ -276,11 +284,10 @@ class AuditorView(QWidget):
         except Exception as exc:
             show_error(self, exc)
             return
-        more = "+" if self.model.canFetchMore() else ""
         note = ""
         if self.order.currentData() == "useful" and not self.model.useful_applies:
             note = " · most useful to review orders the review queue without a search or filters: by severity here"
-        self.count_label.setText(f"{self.model.rowCount()}{more} turns{note}")
+        self.count_label.setText(f"{self._count_text()}{note}")
         if self.model.rowCount():
             self.select_row(0)
         else:
@@ -334,8 +341,7 @@ class AuditorView(QWidget):
             row = self.model.remove_turn(turn_id)
             if row >= 0:
                 self._left_queue = True
-                more = "+" if self.model.canFetchMore() else ""
-                self.count_label.setText(f"Saved: {label} · {self.model.rowCount()}{more} turns left to review")
+                self.count_label.setText(f"Saved: {label} · {self._count_text()} left to review")
                 if self.model.rowCount() or self.model.canFetchMore():
                     self.select_row(min(row, self.model.rowCount() - 1) if self.model.rowCount() else 0)
                 else:

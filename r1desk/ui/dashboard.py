@@ -14,10 +14,10 @@ from PySide6.QtCharts import (QBarCategoryAxis, QBarSeries, QBarSet, QCategoryAx
                               QStackedBarSeries, QValueAxis)
 from PySide6.QtCore import QMargins, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from r1desk.ui import dashboard_feedback, theme
+from r1desk.ui.fit import ReflowGrid, vertical_scroll
 from r1desk.ui.dashboard_data import BACKLOG_ORDER, LABEL_TITLES, DashboardData, collect
 from r1desk.ui.tasks import run_task
 
@@ -26,6 +26,10 @@ log = logging.getLogger("r1desk.ui")
 COLORS = {"flag": "#f59f00", "redact": "#e8590c", "block": "#c92a2a", "turns": "#adb5bd",
           "mixing": "#7048e8", "label": "#3b5bdb", "unsafe": "#c92a2a", "over_refusal": "#1c7ed6",
           "blocked": "#c92a2a", "flagged": "#f59f00", "language-mixing": "#7048e8", "none": "#868e96"}
+
+
+CARD_MIN_WIDTH = 330      # narrower, and the date axis and the legends no longer fit
+CHART_MIN_HEIGHT = 240
 
 
 BACKLOG_TITLES = {"blocked": "Blocked", "flagged": "Flagged", "language-mixing": "Mixed language",
@@ -46,7 +50,7 @@ class ChartCard(QFrame):
         self.chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
         self.view = QChartView(self.chart)
         self.view.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.view.setMinimumHeight(220)
+        self.view.setMinimumHeight(CHART_MIN_HEIGHT)
         self.empty = QLabel(empty_text)
         self.empty.setObjectName("ChartEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -56,6 +60,9 @@ class ChartCard(QFrame):
         self.stack.addWidget(self.empty)
         heading = QLabel(title)
         heading.setObjectName("ChartTitle")
+        heading.setWordWrap(True)             # a long title takes two lines instead of being cut
+        self.heading = heading
+        self.setMinimumWidth(CARD_MIN_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.addWidget(heading)
@@ -168,18 +175,26 @@ class Dashboard(QWidget):
         self.mixing = ChartCard("Language-mixing rate per day", "No turns in this period yet.")
         self.backlog = ChartCard("Review backlog (unreviewed turns)", "Nothing waiting for review.")
         self.selfcheck = ChartCard("Self-check results over time",
-                                   "No self-check runs yet. Run one with `r1desk selfcheck`.")
+                                   "No self-check runs yet. Run one from Tools → Safety self-check "
+                                   "(or `r1desk selfcheck`).")
         self.feedback = ChartCard("Feedback classifier versions: held-out F1 and live agreement",
                                   "No feedback classifier trained yet (Admin → Classifiers → Train).")
-        grid = QGridLayout()
-        grid.setSpacing(10)
-        for i, card in enumerate((self.flags, self.labels, self.channels, self.mixing, self.backlog,
-                                  self.selfcheck, self.feedback)):
-            grid.addWidget(card, i // 3, i % 3)
+        # three cards a row on a wide window, two or one on smaller ones; the page scrolls down, so each chart
+        # keeps the height its axes and labels need
+        self.grid = ReflowGrid(max_columns=3, min_column_width=CARD_MIN_WIDTH, spacing=10)
+        for card in (self.flags, self.labels, self.channels, self.mixing, self.backlog, self.selfcheck,
+                     self.feedback):
+            self.grid.add(card)
+        page = QWidget()
+        page_layout = QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 4, 0)
+        page_layout.addWidget(self.grid)
+        page_layout.addStretch(1)
+        self.scroll = vertical_scroll(page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 12)
         layout.addLayout(top)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.scroll, 1)
         self.setStyleSheet(_style())
 
     def cards(self) -> list[ChartCard]:
@@ -198,8 +213,8 @@ class Dashboard(QWidget):
         total = sum(data.turns_per_day)
         flagged = sum(data.flagged_per_day) + sum(data.blocked_per_day)
         backlog = sum(data.backlog.values())
-        self.summary.setText(f"<b>{total}</b> turns in the last {len(data.days)} days · <b>{flagged}</b> "
-                             f"flagged or blocked · <b>{backlog}</b> waiting for review")
+        self.summary.setText(f"<b>{total}</b> {'turn' if total == 1 else 'turns'} in the last {len(data.days)} days · "
+                             f"<b>{flagged}</b> flagged or blocked · <b>{backlog}</b> waiting for review")
         self._draw_flags(data)
         self._draw_labels(data)
         self._draw_channels(data)

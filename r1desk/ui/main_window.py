@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QDialog, QDockWidget, QHBoxLayout, QLabel, QMainW
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from r1desk.ui.app_state import AppState
+from r1desk.ui.wording import counted
 from r1desk.ui.chat_page import ChatPage
 from r1desk.ui.conversation_list import ConversationItem, ConversationList
 from r1desk.ui.empty_state import EmptyState
@@ -240,7 +241,7 @@ class MainWindow(QMainWindow):
             log.warning("could not list conversations: %s", exc)
             return
         items = [ConversationItem(str(r["id"]), str(r.get("title") or "Untitled chat"),
-                                  f"{r.get('turns', 0)} turns · {str(r.get('updated') or '')[:16]}") for r in rows]
+                                  f"{counted(int(r.get('turns') or 0), 'turn')} · {str(r.get('updated') or '')[:16]}") for r in rows]
         self.sidebar.set_items(items, self.chat.conversation_id)
 
     def open_last_conversation(self) -> bool:

@@ -22,6 +22,7 @@ from r1desk.textsafe import printable
 from r1desk.ui.markdown_render import COPY_SCHEME, Flag, Redaction, Renderer, code_block_text, link_allowed
 from r1desk.ui.prompt_edit import PromptEdit
 from r1desk.ui.throttle import Throttle
+from r1desk.ui.wording import counted
 
 if TYPE_CHECKING:
     from r1desk.core.guard.langlock import MixingEvent
@@ -147,7 +148,7 @@ def format_stats(tokens_per_s: float | None, elapsed_s: float | None, tokens: in
         parts.append(f"{tokens_per_s:.1f} tok/s")
     if elapsed_s is not None:
         parts.append(f"{elapsed_s:.1f} s")
-    parts.append(f"{tokens} token" + ("" if tokens == 1 else "s"))
+    parts.append(counted(tokens, "token"))
     return " · ".join(parts)
 
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFrame, QHBoxLayout
 from r1desk.core.feedback import periods
 from r1desk.settings import ReviewPeriodSettings
 from r1desk.ui.tasks import run_task, show_error
+from r1desk.ui.wording import counted
 
 log = logging.getLogger("r1desk.ui")
 
@@ -268,7 +269,7 @@ class PeriodPanel(QWidget):
         self.status.setText("Signing off…")
 
         def done(result: dict[str, Any]) -> None:
-            left = f"; {result['outstanding']} turns were still unreviewed" if result["outstanding"] else ""
+            left = f"; {counted(result['outstanding'], 'turn')} {'was' if result['outstanding'] == 1 else 'were'} still unreviewed" if result["outstanding"] else ""
             self.status.setText(f"{period_id} signed off (report sha256 {result['report_sha256'][:16]}…, kept in "
                                 f"{result['html']}){left}.")
             self.note.clear()

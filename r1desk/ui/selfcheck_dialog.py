@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from r1desk.ui import theme
 from r1desk.ui.selfcheck_form import SelfCheckForm
+from r1desk.ui.wording import counted
 from r1desk.ui.selfcheck_job import ProgressRelay, selfcheck_op
 from r1desk.ui.selfcheck_results import ResultsCard, summary_note
 from r1desk.ui.tasks import show_error
@@ -200,7 +201,7 @@ class SelfCheckDialog(QDialog):
         if self.last_run is None:
             mode = self.form.guards()
             how = "guards on, then off, for each prompt" if mode == "both" else f"guards {mode}"
-            self._set_status(f"{turns} turns planned ({how}).", "")
+            self._set_status(f"{counted(turns, 'turn')} planned ({how}).", "")
 
     # -- running ------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -286,7 +287,7 @@ class SelfCheckDialog(QDialog):
             self._set_status(f"Cancelled after {done} of {planned} turns ({took}). The rates and the report cover "
                              "the turns that finished.", "warn")
         else:
-            self._set_status(f"Finished {done} turns in {took} · logged as self-check {run.run_id[:8]}."
+            self._set_status(f"Finished {counted(done, 'turn')} in {took} · logged as self-check {run.run_id[:8]}."
                              + (f" Report: {self.report_path}" if self.report_path else ""), "ok")
         self.progress.setRange(0, max(planned, 1))
         self.progress.setValue(done)

@@ -137,3 +137,29 @@ def test_generation_tab_never_scrolls_sideways(qtbot, admin_view, size):
             assert label.width() >= label.sizeHint().width() - 1, label.text()
     note = form.editors["generation.temperature"].note                 # one line, not "R1 recommended:" / "0.6"
     qtbot.waitUntil(lambda: 0 < note.height() <= note.fontMetrics().lineSpacing() * 1.5, timeout=3000)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_titles_and_axes_are_not_cut(qtbot, audit, size):
+    """Titles were cut ("Where the guards fired: prompt, th"), charts squashed until the date axis vanished."""
+    from r1desk.ui.dashboard import CHART_MIN_HEIGHT, Dashboard
+    from r1desk.ui.dashboard_data import collect
+    from tests.ui.test_auditor_view import add_turn
+
+    add_turn(audit, "Write a threat", "No.", "I will hurt you", [("answer", "I will hurt you", "threat", "block")])
+    dash = Dashboard(audit)
+    qtbot.addWidget(dash)
+    dash.resize(*CONTENT[size])
+    dash.show()
+    qtbot.waitExposed(dash)
+    dash.show_data(collect(audit))
+    assert dash.summary.text().startswith("<b>1</b> turn in the last")              # not "1 turns"
+    expected = {(800, 600): 1, (1280, 800): 2, (1920, 1080): 3}[size]
+    qtbot.waitUntil(lambda: dash.grid.columns == expected)
+    assert _no_sideways_scroll(dash.scroll)
+    for card in dash.cards():
+        heading = card.heading
+        qtbot.waitUntil(lambda: heading.height() >= heading.heightForWidth(heading.width()) - 1, timeout=3000)
+        assert heading.width() <= card.width()
+        if not card.is_empty:
+            assert card.view.height() >= CHART_MIN_HEIGHT
