@@ -37,6 +37,15 @@ def default_report_path() -> Path:
     return path
 
 
+def short_path(path: Path) -> str:
+    """``path`` with the home folder written "~" (what a file manager's path bar shows)."""
+    home = Path.home()
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
 def describe_suite(prompts: list[Any]) -> str:
     unsafe = sum(p.expected == "unsafe" for p in prompts)
     areas = len({p.harm_area for p in prompts})
@@ -49,11 +58,9 @@ def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
     spin.setRange(low, high)
     spin.setValue(value)
     spin.setToolTip(tip)
-    # The theme's QSpinBox style draws broken arrows, and NoButtons collapses the text field (a Qt
-    # stylesheet bug): hide the buttons by width instead; the keys and the wheel still step.
-    spin.setStyleSheet("QSpinBox::up-button, QSpinBox::down-button { width: 0px; border: none; }")
-    spin.lineEdit().setTextMargins(6, 0, 6, 0)
-    spin.setMinimumWidth(96)
+    # the same framed number field with arrows as the admin forms (hiding the arrows by style sheet made
+    # these fields look like plain labels, issue 14)
+    spin.setMinimumWidth(max(96, spin.minimumSizeHint().width()))
     return spin
 
 
@@ -93,8 +100,11 @@ class SelfCheckForm(QFrame):
         self.tokens_spin = _spin(16, 131072, max_tokens, "Maximum new tokens per answer, thinking included. R1 "
                                  "thinks at length: a turn that runs out while thinking has no answer to judge.")
         self.tokens_spin.setSingleStep(256)
-        self.report_edit = QLineEdit(str(default_report_path()))
+        self.report_edit = QLineEdit()
         self.report_edit.textEdited.connect(lambda _t: setattr(self, "default_report", False))
+        self.report_edit.textChanged.connect(lambda text: self.report_edit.setToolTip(
+            str(Path(text.strip()).expanduser()) if text.strip() else ""))
+        self.set_report_path(default_report_path())
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self.choose_report_path)
 
@@ -184,14 +194,20 @@ class SelfCheckForm(QFrame):
         if path:
             if not path.lower().endswith((".html", ".htm")):
                 path += ".html"
-            self.report_edit.setText(path)
+            self.set_report_path(Path(path))
             self.default_report = False
+
+    def set_report_path(self, path: Path) -> None:
+        """Show ``path`` short ("~/…" for the home folder) from its start, the whole path in the tooltip, so
+        the folder is never the part cut off."""
+        self.report_edit.setText(short_path(path))
+        self.report_edit.setCursorPosition(0)
 
     def renew_report_path(self) -> None:
         """Before a run: a fresh default file name when the one shown was already written (never a name the
         user chose). After a run the field keeps showing the file that was written."""
-        if self.default_report and Path(self.report_edit.text().strip()).is_file():
-            self.report_edit.setText(str(default_report_path()))
+        if self.default_report and Path(self.report_edit.text().strip()).expanduser().is_file():
+            self.set_report_path(default_report_path())
 
     def report_target(self) -> Path:
         """The report file, checked: not a folder, in a folder we can create and write."""

@@ -3,6 +3,8 @@ user must read is clipped, squashed or pushed behind a sideways scroll bar. The 
 under a real X server (see the closing note); these tests keep them that way."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QPushButton, QTableWidget
@@ -163,3 +165,27 @@ def test_dashboard_titles_and_axes_are_not_cut(qtbot, audit, size):
         assert heading.width() <= card.width()
         if not card.is_empty:
             assert card.view.height() >= CHART_MIN_HEIGHT
+
+
+def test_selfcheck_numbers_look_like_fields_and_the_report_folder_shows(qtbot, monkeypatch):
+    """The number fields looked like labels (their frame and arrows styled away) and the report path showed
+    only its end ("…ck-20261127-161950.html")."""
+    from PySide6.QtWidgets import QAbstractSpinBox
+
+    from r1desk import paths
+    from r1desk.ui.selfcheck_form import SelfCheckForm
+
+    monkeypatch.setenv("HOME", str(paths.data_dir().parent))
+    form = SelfCheckForm(max_tokens=512)
+    qtbot.addWidget(form)
+    form.resize(560, 300)
+    form.show()
+    qtbot.waitExposed(form)
+    for spin in (form.limit_spin, form.seed_spin, form.tokens_spin):
+        assert spin.buttonSymbols() != QAbstractSpinBox.ButtonSymbols.NoButtons and not spin.styleSheet()
+        assert spin.hasFrame() and spin.width() >= spin.minimumSizeHint().width()
+    edit = form.report_edit
+    assert edit.text().startswith("~/") and edit.cursorPosition() == 0          # the folder is what shows
+    full = paths.data_dir() / "selfcheck"
+    assert edit.toolTip().startswith(str(full)) and edit.toolTip().endswith(".html")
+    assert form.report_target() == Path(edit.toolTip())                           # "~" is expanded for writing
