@@ -172,12 +172,14 @@ class TurnDetail(QWidget):
             count = f" <span style='color:{p.danger}'>· {len(items)} flagged</span>" if items else ""
             parts.append(f"<h3 style='margin:10px 0 4px 0'>{title}{count}</h3>")
             body = highlight_html(text, [d for _, d in items], {k: i + 1 for k, (i, _) in enumerate(items)})
-            parts.append(f"<div style='background:{p.code_bg};border:1px solid {p.border};padding:8px;'>"
-                         f"{body}</div>")
+            # white-space: the auditor reads the text exactly as logged (code indentation, double spaces)
+            parts.append(f"<div style='background:{p.code_bg};border:1px solid {p.border};padding:8px;"
+                         f"white-space:pre-wrap;'>{body}</div>")
         shown = turn.get("answer_shown")
         if shown is not None and shown != turn.get("answer"):
             parts.append("<h3 style='margin:10px 0 4px 0'>Answer as shown to the user</h3>")
-            parts.append(f"<div style='padding:6px'>{html.escape(shown).replace(chr(10), '<br>')}</div>")
+            parts.append(f"<div style='padding:6px;white-space:pre-wrap;'>"
+                         f"{html.escape(shown).replace(chr(10), '<br>')}</div>")
         parts.append(self._decisions_html(decisions, by_channel))
         parts.append(self._context_html(turn))
         parts.append(self._reviews_html(turn))

@@ -250,3 +250,15 @@ def test_export_to_an_unwritable_place_is_a_plain_message(qtbot, view, seeded, t
     assert shown["text"] == f"No such file or directory: {out}"
     assert shown["details"] == "" and "bug" not in shown["text"]      # the environment's fault, not a bug
     assert view.export_button.isEnabled() and not out.exists()
+
+
+def test_detail_keeps_the_text_as_logged(qtbot, audit):
+    """Code in an answer lost its indentation in the detail view (HTML collapsed the spaces)."""
+    answer = "def f(x):\n    if x:\n        return  x\n"
+    turn = add_turn(audit, "code please", "Think  twice.", answer)
+    v = AuditorView(audit, reviewer="alice")
+    qtbot.addWidget(v)
+    v.detail.show_turn(audit.get_turn(turn))
+    shown = v.detail.body.toPlainText()
+    assert "def f(x):\n    if x:\n        return  x" in shown.replace("\u2028", "\n")
+    assert "Think  twice." in shown
