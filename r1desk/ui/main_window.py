@@ -24,6 +24,9 @@ from r1desk.ui.tasks import present_dialog, show_error
 log = logging.getLogger("r1desk.ui")
 
 
+FRAME_ROOM = (16, 48)   # width, height a window manager may add around a window
+
+
 class MainWindow(QMainWindow):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -303,9 +306,12 @@ class MainWindow(QMainWindow):
         if screen is None:
             return
         area = screen.availableGeometry()
-        if self.width() > area.width() or self.height() > area.height():
+        # the window manager's title bar and borders come on top of the window's own size (seen under Xvfb at
+        # 800×600: an 800×600 window ran 20 px off the bottom, cutting the input bar)
+        if self.width() > area.width() - FRAME_ROOM[0] or self.height() > area.height() - FRAME_ROOM[1]:
             self.resize(min(self.width(), area.width()), min(self.height(), area.height()))
             self.move(area.topLeft())
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)   # fitted, frame included
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Mid-answer: interrupt (the partial turn is saved as interrupted), wait for the worker, exit."""

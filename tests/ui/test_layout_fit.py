@@ -103,5 +103,7 @@ def test_the_main_window_starts_within_a_small_screen(qtbot, make_window):
     window.resize(area.width() + 400, area.height() + 300)
     window._fit_screen()
     assert window.width() <= area.width() and window.height() <= area.height()
+    assert window.isMaximized()          # the window manager fits it, title bar and borders included
+    window.showNormal()
     window.resize(area.width() - 10, area.height() - 10)     # not capped: it may grow again
     assert window.maximumWidth() > area.width()
