@@ -196,7 +196,7 @@ class PreviewBox(QWidget):
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText("Type or paste text to see how the classifiers score it and what this "
                                      "policy would do…")
-        self.text.setFixedHeight(90)
+        self.text.setFixedHeight(64)
         self.status = QLabel("")
         self.status.setObjectName("PreviewStatus")
         self.status.setWordWrap(True)

@@ -66,7 +66,7 @@ class AdminView(QWidget):
         self.preview = PreviewBox(self.policy_editor.policy, factory)
         self.policy_editor.changed.connect(self._on_changed)
         self.policy_editor.changed.connect(self.preview.redecide)
-        policy_page = ResponsiveSplitter(POLICY_SIDE_BY_SIDE_PX)   # preview below the rules when narrow
+        policy_page = ResponsiveSplitter(POLICY_SIDE_BY_SIDE_PX, stacked_second=230)   # preview below the rules when narrow
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(12, 8, 12, 8)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QButtonGroup, QFrame, QHBoxLayout, QLabel, QPlain
 
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
+from r1desk.ui.fit import ReflowGrid
 
 log = logging.getLogger("r1desk.ui")
 
@@ -61,6 +62,9 @@ def highlight_html(text: str, decisions: list[dict[str, Any]], numbers: dict[int
     return "".join(out)
 
 
+BODY_MIN_HEIGHT = 180
+
+
 class TurnDetail(QWidget):
     """The selected turn; ``review_requested(turn_id, label, note, corrected)`` when the form is saved."""
 
@@ -80,8 +84,7 @@ class TurnDetail(QWidget):
         # review form
         self.label_group = QButtonGroup(self)
         self.label_group.setExclusive(True)
-        labels_row = QHBoxLayout()
-        labels_row.setSpacing(6)
+        labels_row = ReflowGrid(max_columns=len(REVIEW_LABELS), spacing=6)   # wraps, never "3 Ov…fusal"
         self.label_buttons: dict[str, QToolButton] = {}
         for n, label in enumerate(REVIEW_LABELS, start=1):
             button = QToolButton()
@@ -92,8 +95,7 @@ class TurnDetail(QWidget):
             button.setToolTip(f"Press {n} to label the turn '{label}', save and go to the next one")
             self.label_group.addButton(button, n)
             self.label_buttons[label] = button
-            labels_row.addWidget(button)
-        labels_row.addStretch(1)
+            labels_row.add(button)
         self.note = QPlainTextEdit()
         self.note.setPlaceholderText("Note for the review (optional)")
         self.note.setFixedHeight(52)
@@ -117,7 +119,7 @@ class TurnDetail(QWidget):
         title = QLabel("Review")
         title.setObjectName("SectionTitle")
         form_layout.addWidget(title)
-        form_layout.addLayout(labels_row)
+        form_layout.addWidget(labels_row)
         form_layout.addWidget(self.note)
         form_layout.addWidget(self.corrected)
         form_layout.addLayout(save_row)
@@ -127,6 +129,7 @@ class TurnDetail(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.body, 1)
         layout.addWidget(form)
+        self.body.setMinimumHeight(BODY_MIN_HEIGHT)     # a short window scrolls the detail instead of hiding the turn
         self.set_enabled_form(False)
 
     # -- showing a turn ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel,
-                               QLineEdit, QMenu, QPushButton, QSplitter, QTableView, QTabWidget, QToolButton,
+                               QLineEdit, QMenu, QPushButton, QSizePolicy, QTableView, QTabWidget, QToolButton,
                                QVBoxLayout, QWidget)
 
 from r1desk.core.guard.policy import known_labels
@@ -26,6 +26,7 @@ from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS
 from r1desk.ui import theme
 from r1desk.ui.auditor_detail import TurnDetail
+from r1desk.ui.fit import ReflowGrid, ResponsiveSplitter, vertical_scroll
 from r1desk.ui.wording import counted
 from r1desk.ui.auditor_table import COLUMNS, TurnTableModel
 from r1desk.ui.dashboard import Dashboard
@@ -36,6 +37,7 @@ from r1desk.vocabulary import CHANNELS
 log = logging.getLogger("r1desk.ui")
 
 PROMPT_COLUMN_WIDTH = 300      # pixels: the prompt column is never squeezed below this (issue 14 item 14)
+TURNS_SIDE_BY_SIDE_PX = 900   # narrower: the turn list above the selected turn
 EXPORTS = (("jsonl", "JSONL (one turn per line)", "JSON Lines (*.jsonl)"),
            ("csv", "CSV (spreadsheet)", "CSV (*.csv)"),
            ("sft", "Fine-tuning set (reviewed turns)", "JSON Lines (*.jsonl)"))
@@ -46,6 +48,9 @@ def _combo(items: list[tuple[str, Any]], tooltip: str) -> QComboBox:
     for text, value in items:
         box.addItem(text, value)
     box.setToolTip(tooltip)
+    # about 12 characters, then "…" (the list shows every choice whole): three filters a row at 800×600
+    box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    box.setMinimumContentsLength(12)
     return box
 
 
@@ -89,20 +94,16 @@ class AuditorView(QWidget):
                             "disagree, a score sits near its threshold, or the language lock and the guard conflict")
         self.count_label = QLabel("")
         self.count_label.setObjectName("CountLabel")
-        # two rows: the search box with what to list and in which order, then the narrowing filters
+        # the search box on its own row, then what to list, the order and the narrowing filters in as many
+        # columns as fit (at 800×600 the search box overlapped the filters beside it)
         filters = QVBoxLayout()
         filters.setSpacing(6)
-        first, second = QHBoxLayout(), QHBoxLayout()
-        first.setSpacing(6)
-        second.setSpacing(6)
-        first.addWidget(self.search, 1)
-        for w in (self.view_mode, self.order):
-            first.addWidget(w)
-        for w in (self.period, self.channel, self.action, self.label, self.mixing):
-            second.addWidget(w)
-        second.addStretch(1)
-        filters.addLayout(first)
-        filters.addLayout(second)
+        filters.addWidget(self.search)
+        self.filter_grid = ReflowGrid(max_columns=7, spacing=6)
+        for w in (self.view_mode, self.order, self.period, self.channel, self.action, self.label, self.mixing):
+            self.filter_grid.add(w)
+        self.filter_grid.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        filters.addWidget(self.filter_grid)
         for w in (self.view_mode, self.period, self.channel, self.action, self.label, self.mixing, self.order):
             w.currentIndexChanged.connect(self.apply_filters)
         self._search_timer = QTimer(self)
@@ -135,14 +136,16 @@ class AuditorView(QWidget):
         self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._on_row(cur.row()))
         self.detail = TurnDetail()
         self.detail.review_requested.connect(self._on_review)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        # side by side on a wide window; on a narrow one the list above and the turn below (the detail scrolls)
+        splitter = ResponsiveSplitter(TURNS_SIDE_BY_SIDE_PX, stacked_first=170)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.count_label)
         splitter.addWidget(left)
-        splitter.addWidget(self.detail)
+        self.detail_scroll = vertical_scroll(self.detail)
+        splitter.addWidget(self.detail_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([900, 520])
@@ -154,6 +157,7 @@ class AuditorView(QWidget):
         hint = QLabel("Keys: N / P next / previous · 1 OK · 2 Harmful · 3 Over-refusal · 4 Language mixing · "
                       "5 Other (saves and moves on) · Ctrl+Enter save")
         hint.setObjectName("KeyHint")
+        hint.setWordWrap(True)
         turns_layout.addWidget(hint)
 
         self.dashboard = Dashboard(audit)

@@ -96,9 +96,14 @@ class ReflowGrid(QWidget):
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override: one column's width, never more
         margins = self.grid.contentsMargins()
-        height = sum(c.minimumSizeHint().height() for c in self.cards) + self.grid.spacing() * max(
-            len(self.cards) - 1, 0)
+        columns = max(self.columns, 1)
+        rows = [self.cards[i:i + columns] for i in range(0, len(self.cards), columns)]
+        height = sum(max(c.minimumSizeHint().height() for c in row) for row in rows) + self.grid.spacing() * max(
+            len(rows) - 1, 0)       # as laid out now: a narrower width reflows and asks again
         return QSize(self.column_width() + margins.left() + margins.right(), height)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(super().sizeHint().width(), self.minimumSizeHint().height())
 
     def columns_for(self, width: int) -> int:
         spacing = self.grid.spacing()
@@ -125,6 +130,7 @@ class ReflowGrid(QWidget):
             self.grid.setColumnStretch(col, 1)
         self.grid.setRowStretch((len(self.cards) - 1) // columns + 1, 1)
         self.setMinimumWidth(self.minimumSizeHint().width())
+        self.updateGeometry()
 
 
 def vertical_scroll(widget: QWidget) -> QScrollArea:
@@ -141,9 +147,12 @@ class ResponsiveSplitter(QSplitter):
     """Two panes side by side when the splitter is at least ``breakpoint`` wide, one above the other when it
     is narrower (an editor and its preview on an 800×600 screen)."""
 
-    def __init__(self, breakpoint: int, parent: QWidget | None = None) -> None:
+    def __init__(self, breakpoint: int, *, stacked_first: int = 0, stacked_second: int = 0,
+                 parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.breakpoint = breakpoint
+        self.stacked_first = stacked_first        # stacked: the first pane's height (the second gets the rest)
+        self.stacked_second = stacked_second      # or the second pane's (the first gets the rest)
         self.setChildrenCollapsible(False)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
@@ -151,6 +160,14 @@ class ResponsiveSplitter(QSplitter):
                   else Qt.Orientation.Vertical)
         if wanted != self.orientation():
             self.setOrientation(wanted)
-            total = event.size().width() if wanted == Qt.Orientation.Horizontal else event.size().height()
-            self.setSizes([total * 3 // 5, total - total * 3 // 5])
+            height = event.size().height()
+            if wanted == Qt.Orientation.Vertical and self.stacked_first:
+                first = min(self.stacked_first, height // 2)
+                self.setSizes([first, height - first])
+            elif wanted == Qt.Orientation.Vertical and self.stacked_second:
+                second = min(self.stacked_second, height // 2)
+                self.setSizes([height - second, second])
+            else:
+                total = event.size().width() if wanted == Qt.Orientation.Horizontal else height
+                self.setSizes([total * 3 // 5, total - total * 3 // 5])
         super().resizeEvent(event)

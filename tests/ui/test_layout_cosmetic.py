@@ -127,7 +127,7 @@ def test_generation_tab_never_scrolls_sideways(qtbot, admin_view, size):
     form = admin_view.general_form
     qtbot.waitUntil(lambda: form.isVisible())
     area = admin_view.tabs.currentWidget()
-    assert _no_sideways_scroll(area)
+    qtbot.waitUntil(lambda: _no_sideways_scroll(area), timeout=3000)      # once the cards have reflowed
     assert form.cards.columns == (1 if size == (800, 600) else 2)
     for editor in form.editors.values():
         widget = editor.widget
@@ -189,3 +189,35 @@ def test_selfcheck_numbers_look_like_fields_and_the_report_folder_shows(qtbot, m
     full = paths.data_dir() / "selfcheck"
     assert edit.toolTip().startswith(str(full)) and edit.toolTip().endswith(".html")
     assert form.report_target() == Path(edit.toolTip())                           # "~" is expanded for writing
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_audit_browser_fits_every_size(qtbot, audit, size):
+    """At 800×600 the search box overlapped the filters, the list was 40 px wide and the review buttons read
+    "3 Ov…fusal"."""
+    from PySide6.QtWidgets import QComboBox
+
+    from r1desk.ui.auditor_view import AuditorView
+    from tests.ui.test_auditor_view import add_turn
+
+    add_turn(audit, "A pancake recipe please", "Flour, eggs, milk.", "Mix flour, eggs and milk.")
+    view = AuditorView(audit, reviewer="alice")
+    qtbot.addWidget(view)
+    view.resize(*CONTENT[size])
+    view.show()
+    qtbot.waitExposed(view)
+    view.select_row(0)
+    boxes = [view.search] + view.filter_grid.cards
+    qtbot.waitUntil(lambda: all(b.isVisible() and b.width() >= b.minimumSizeHint().width() for b in boxes),
+                    timeout=3000)                                   # the filters have reflowed
+    rects = [b.geometry().translated(b.parentWidget().mapTo(view, b.parentWidget().rect().topLeft()))
+             for b in boxes]
+    for i, a in enumerate(rects):                                   # nothing drawn over anything else
+        assert all(not a.intersects(b) for b in rects[i + 1:]), boxes[i]
+        assert view.rect().contains(a)
+    assert view.search.width() >= view.search.minimumSizeHint().width()
+    assert all(isinstance(b, QComboBox) for b in boxes[1:])
+    buttons = view.detail.label_buttons.values()                  # "3  Over-refusal", never "3 Ov…fusal"
+    qtbot.waitUntil(lambda: all(b.width() >= b.sizeHint().width() for b in buttons), timeout=3000)
+    assert view.table.width() >= 300 and view.table.height() >= 60  # the list is a list, not a 40 px strip
+    assert view.detail.body.height() >= 150
