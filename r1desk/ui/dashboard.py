@@ -162,6 +162,7 @@ class Dashboard(QWidget):
         self.data: DashboardData | None = None
         self.summary = QLabel("")
         self.summary.setObjectName("DashboardSummary")
+        self.summary.setWordWrap(True)        # 800×600: "… waiting for re" was cut beside the Refresh button
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
         top = QHBoxLayout()

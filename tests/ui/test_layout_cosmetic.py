@@ -156,6 +156,8 @@ def test_dashboard_titles_and_axes_are_not_cut(qtbot, audit, size):
     qtbot.waitExposed(dash)
     dash.show_data(collect(audit))
     assert dash.summary.text().startswith("<b>1</b> turn in the last")              # not "1 turns"
+    summary = dash.summary
+    qtbot.waitUntil(lambda: summary.height() >= summary.heightForWidth(summary.width()) - 1, timeout=3000)
     expected = {(800, 600): 1, (1280, 800): 2, (1920, 1080): 3}[size]
     qtbot.waitUntil(lambda: dash.grid.columns == expected)
     assert _no_sideways_scroll(dash.scroll)
