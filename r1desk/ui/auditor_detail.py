@@ -84,7 +84,7 @@ class TurnDetail(QWidget):
         # review form
         self.label_group = QButtonGroup(self)
         self.label_group.setExclusive(True)
-        labels_row = ReflowGrid(max_columns=len(REVIEW_LABELS), spacing=6)   # wraps, never "3 Ov…fusal"
+        labels_row = ReflowGrid(max_columns=len(REVIEW_LABELS), spacing=6, fill=True)   # wraps, never "3 Ov…fusal"
         self.label_buttons: dict[str, QToolButton] = {}
         for n, label in enumerate(REVIEW_LABELS, start=1):
             button = QToolButton()

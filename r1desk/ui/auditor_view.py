@@ -99,7 +99,7 @@ class AuditorView(QWidget):
         filters = QVBoxLayout()
         filters.setSpacing(6)
         filters.addWidget(self.search)
-        self.filter_grid = ReflowGrid(max_columns=7, spacing=6)
+        self.filter_grid = ReflowGrid(max_columns=7, spacing=6, fill=True)
         for w in (self.view_mode, self.order, self.period, self.channel, self.action, self.label, self.mixing):
             self.filter_grid.add(w)
         self.filter_grid.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)

@@ -73,9 +73,10 @@ class ReflowGrid(QWidget):
     the other on a narrow window. Its minimum width is one column's, so a scroll area around it never
     scrolls sideways: it reflows."""
 
-    def __init__(self, *, max_columns: int, min_column_width: int = 0, spacing: int = 12,
+    def __init__(self, *, max_columns: int, min_column_width: int = 0, spacing: int = 12, fill: bool = False,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.fill = fill                       # each card takes its cell's width (buttons, fields)
         self.max_columns = max_columns
         self.min_column_width = min_column_width
         self.cards: list[QWidget] = []
@@ -125,7 +126,11 @@ class ReflowGrid(QWidget):
         for row in range(self.grid.rowCount()):
             self.grid.setRowStretch(row, 0)
         for i, card in enumerate(self.cards):
-            self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignTop)
+            if self.fill:
+                card.setSizePolicy(QSizePolicy.Policy.Expanding, card.sizePolicy().verticalPolicy())
+                self.grid.addWidget(card, i // columns, i % columns)
+            else:
+                self.grid.addWidget(card, i // columns, i % columns, Qt.AlignmentFlag.AlignTop)
         for col in range(columns):
             self.grid.setColumnStretch(col, 1)
         self.grid.setRowStretch((len(self.cards) - 1) // columns + 1, 1)
