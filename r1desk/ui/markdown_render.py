@@ -225,12 +225,13 @@ class Renderer:
 
         def repl(match: re.Match[str]) -> str:
             pre = match.group(1)
-            pre = re.sub(r"^<pre[^>]*>", '<pre style="margin:0; font-family: monospace;">', pre)
+            # long lines wrap: a rich-text block cannot scroll sideways, and a wide table ran off the view
+            pre = re.sub(r"^<pre[^>]*>", '<pre style="margin:0; font-family: monospace; white-space: pre-wrap;">', pre)
             pre = pre.replace("<code>", "").replace("</code>", "")   # not inline code: no chip background
             pre = re.sub(r"\s*</code></pre>\s*$|\s*</pre>\s*$", lambda m: m.group(0).strip(), pre)
-            copy = (f'<tr><td align="right" style="padding:4px 8px 0 8px; font-size:small;">'
+            copy = (f'<tr><td style="padding:4px 10px 0 10px; font-size:small;">'
                     f'<a href="{COPY_SCHEME}:{next(count)}" style="color:{p.muted}; text-decoration:none;">'
-                    f'⧉ Copy code</a></td></tr>')
+                    f'Copy code</a></td></tr>')
             return (f'<table width="100%" cellspacing="0" cellpadding="0" bgcolor="{p.code_bg}" '
                     f'style="margin:6px 0; border:1px solid {p.code_border};">{copy}'
                     f'<tr><td style="padding:2px 10px 10px 10px;">{pre}</td></tr></table>')
