@@ -191,11 +191,11 @@ class Dashboard(QWidget):
         page_layout.setContentsMargins(0, 0, 4, 0)
         page_layout.addWidget(self.grid)
         page_layout.addStretch(1)
-        self.scroll = vertical_scroll(page)
+        self.scroll_area = vertical_scroll(page)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 12)
         layout.addLayout(top)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         self.setStyleSheet(_style())
 
     def cards(self) -> list[ChartCard]:

@@ -166,7 +166,9 @@ class ModelManager(QDialog):
         self.tabs = QTabWidget(self)
         self.catalog_table = self._table(list(CATALOG_HEADERS))
         for col, tip in enumerate(CATALOG_HEADERS.values()):
-            self.catalog_table.horizontalHeaderItem(col).setToolTip(tip)
+            header_item = self.catalog_table.horizontalHeaderItem(col)
+            if header_item is not None:
+                header_item.setToolTip(tip)
         self.catalog_table.setWordWrap(True)           # a long model name takes two lines, not "DeepSeek-R1 Dis…"
         self.catalog_table.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.catalog_table.verticalHeader().setDefaultSectionSize(46)

@@ -160,7 +160,7 @@ def test_dashboard_titles_and_axes_are_not_cut(qtbot, audit, size):
     qtbot.waitUntil(lambda: summary.height() >= summary.heightForWidth(summary.width()) - 1, timeout=3000)
     expected = {(800, 600): 1, (1280, 800): 2, (1920, 1080): 3}[size]
     qtbot.waitUntil(lambda: dash.grid.columns == expected)
-    assert _no_sideways_scroll(dash.scroll)
+    assert _no_sideways_scroll(dash.scroll_area)
     for card in dash.cards():
         heading = card.heading
         qtbot.waitUntil(lambda: heading.height() >= heading.heightForWidth(heading.width()) - 1, timeout=3000)
