@@ -45,7 +45,7 @@ from typing import Any, BinaryIO
 from r1desk import paths
 from r1desk.errors import ModelFileError
 from r1desk.fileutil import atomic_write_text, file_kind
-from r1desk.core.model_name import display_name
+from r1desk.core import model_name
 from r1desk.textsafe import printable
 
 log = logging.getLogger("r1desk.models")
@@ -588,7 +588,7 @@ def model_info_from_header(path: Path, header: GGUFHeader, size: int) -> ModelIn
         size_label=shown_text(f.get("general.size_label"), 40),
         chat_template_problem=problem,
         kv_bytes_per_token=_kv_bytes_per_token(f, arch),
-        display_name=shown_text(display_name(name, f, path)) or "",
+        display_name=shown_text(model_name.display_name(name, f, path)) or "",
     )
 
 
