@@ -1,5 +1,6 @@
 """The Markdown renderer is total over any Unicode (private-use area included), never produces a link
-other than http/https/mailto, and never an <img> (remote images are links, never loaded)."""
+other than http/https/mailto (besides its own "Copy code" link on each code block), and never an <img>
+(remote images are links, never loaded)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from r1desk.ui import theme
-from r1desk.ui.markdown_render import Flag, Redaction, Renderer, link_allowed
+from r1desk.ui.markdown_render import COPY_SCHEME, Flag, Redaction, Renderer, link_allowed
 
 RENDERER = Renderer(theme.LIGHT)
 PUA = st.characters(min_codepoint=0xE000, max_codepoint=0xE7FF)
@@ -25,8 +26,13 @@ def _visible(html: str) -> str:
 
 def _check(html: str) -> None:
     assert "<img" not in html
+    copies = 0
     for href in re.findall(r'<a href="([^"]*)"', html):
+        if re.fullmatch(rf"{COPY_SCHEME}:\d+", href):     # the app's own "Copy code" link, one per code block
+            copies += 1
+            continue
         assert link_allowed(href), href
+    assert copies == html.count("<pre")
     assert html.count("<span") == html.count("</span>")
 
 
