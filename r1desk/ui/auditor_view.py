@@ -74,6 +74,7 @@ class AuditorView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts, thinking and answers…  (\"exact phrase\", word*, OR)")
         self.search.setClearButtonEnabled(True)
+        self.first_focus = self.search        # where the keyboard goes when the view is unlocked
         # at least ~30 characters of query visible, whatever the filters beside it take (issue 14 item 14)
         self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("x" * 30) + 40)
         self.view_mode = _combo([("Review queue (unreviewed)", "queue"), ("All turns", "all"),

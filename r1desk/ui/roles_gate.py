@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QStackedWidget, QWidget
 
 from r1desk.core.roles import ADMIN, AUDITOR, RELOCK_AFTER_S, IdleLock, RoleStore
@@ -51,6 +51,7 @@ class RoleGate(QStackedWidget):
             self.addWidget(self.view)
         self.idle.unlock()
         self.setCurrentWidget(self.view)
+        focus_first(self.view)      # the keyboard goes on in the view (Ctrl+Tab, the review keys), not nowhere
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -83,6 +84,22 @@ class RoleGate(QStackedWidget):
     def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override: leaving the view locks it
         super().hideEvent(event)
         self.lock()
+
+
+def focus_first(view: QWidget) -> None:
+    """Give the keyboard focus to the view's ``first_focus`` widget when it names one (the audit log: its search
+    box), else to the first widget in ``view`` that takes it from the Tab key."""
+    chosen = getattr(view, "first_focus", None)
+    if isinstance(chosen, QWidget):
+        chosen.setFocus(Qt.FocusReason.OtherFocusReason)
+        return
+    widget = view.nextInFocusChain()
+    while widget is not None and widget is not view:
+        if (view.isAncestorOf(widget) and widget.isVisibleTo(view) and widget.isEnabled()
+                and widget.focusPolicy() & Qt.FocusPolicy.TabFocus):
+            widget.setFocus(Qt.FocusReason.OtherFocusReason)
+            return
+        widget = widget.nextInFocusChain()
 
 
 def admin_events(state: Any) -> Any:

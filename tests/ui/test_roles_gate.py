@@ -132,3 +132,25 @@ def test_register_part2_adds_gated_views_to_the_main_window(qtbot, audit):
     from r1desk.ui.auditor_view import AuditorView
     assert isinstance(gate.currentWidget(), AuditorView)
     state.shutdown()
+
+
+def test_unlocking_the_audit_log_gives_it_the_keyboard(qtbot, audit, clock):
+    """After the passphrase the focus was nowhere: Ctrl+Tab and the review keys did nothing until a click."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from r1desk.ui.auditor_view import AuditorView
+
+    store = RoleStore(audit=audit.log_admin_event, clock=clock, params=FAST)
+    store.set_initial(AUDITOR, "correct horse")
+    gate = RoleGate(AUDITOR, store, lambda: AuditorView(audit, reviewer="auditor"), idle=IdleLock(60, clock=clock))
+    qtbot.addWidget(gate)
+    gate.show()
+    qtbot.waitExposed(gate)
+    gate.activateWindow()
+    gate.panel.passphrase.setText("correct horse")
+    gate.panel.button.click()
+    view = gate.view
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is view.search)
+    qtbot.keyClick(view.search, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert view.tabs.currentWidget() is view.dashboard
