@@ -4,7 +4,7 @@ with xdotool only through its keyboard shortcuts (what a keyboard user can do), 
 
     python scripts/xcheck.py --out /tmp/xcheck [--size 800x600 --size 1280x800 --size 1920x1080] [--model F.gguf]
 
-Needs Xvfb, openbox, xdotool, xdpyinfo and ImageMagick's ``import`` (apt: xvfb openbox xdotool x11-utils
+Needs Xvfb, openbox, xdotool, xdpyinfo, xprop, xwininfo and ImageMagick's ``import`` (apt: xvfb openbox xdotool x11-utils
 imagemagick). Every child runs in its own process group and is killed as a group. The screenshots are for a
 person to look at: the script checks only that each screen appeared and that no window ran off the screen.
 """
@@ -103,6 +103,23 @@ class Session:
                 found.append((title, x, y, w, h))
         return found
 
+    def decorations(self, title: str) -> tuple[int, int]:
+        """The window manager's left border and title bar height around ``title`` (its offset in its frame)."""
+        out = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env, capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+        for line in out.splitlines():
+            if f'"{title}": ("' in line:
+                offset = line.split()[-2].split("+")[1:]        # 800x581+0+19 -> ["0", "19"]
+                return int(offset[0]), int(offset[1])
+        return 0, 0
+
+    def fits(self) -> bool:
+        try:
+            self.on_screen()
+            return True
+        except RuntimeError:
+            return False
+
     def on_screen(self) -> None:
         """No window runs off the screen (an 800×600 main window ran 20 px off it before issue 14's fixes)."""
         sw, sh = (int(v) for v in self.size.split("x"))
@@ -118,13 +135,24 @@ class Session:
         subprocess.run([sys.executable, "-c", "import dataclasses, sys; from r1desk import settings as s; "
                         "s.save_settings(dataclasses.replace(s.load_settings(), last_model_path=sys.argv[1]))",
                         imported], env=self.env, check=True, timeout=60)
-        self.procs.append(spawn(["Xvfb", self.display, "-screen", "0", f"{self.size}x24", "-nolisten", "tcp"],
+        self.procs.append(spawn(["Xvfb", self.display, "-screen", "0", f"{self.size}x24", "-nolisten", "tcp", "-noreset"],
                                 self.env, self.log))
         until(lambda: subprocess.run(["xdpyinfo"], env=self.env, capture_output=True).returncode == 0, 20,
               "the X server")
         self.procs.append(spawn(["openbox"], self.env, self.log))
+        # the app's window must be mapped after the window manager runs, or it stays unmanaged (no frame, never
+        # active: shortcuts such as Ctrl+M do nothing)
+        until(lambda: "window id" in subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=self.env,
+                                                   capture_output=True, text=True).stdout, 20, "the window manager")
         self.procs.append(spawn(cli, self.env, self.log))
         until(lambda: self.x("search", "--onlyvisible", "--name", "^r1desk$"), 60, "the main window")
+        # a big screen: use all of it, as a user would (the window starts at its laptop-sized default)
+        window = self.x("search", "--onlyvisible", "--name", "^r1desk$").split()[0]
+        left, top = self.decorations("r1desk")
+        sw, sh = (int(v) for v in self.size.split("x"))
+        self.x("windowsize", window, str(sw - 2 * left), str(sh - top - left))
+        self.x("windowmove", window, "0", "0")
+        until(lambda: self.fits(), 10, "the window to fill the screen")
         until(lambda: self.turns_done() is not None, 30, "the audit log")
 
     def turns_done(self) -> int | None:
