@@ -9,6 +9,7 @@ Unicode bidirectional overrides (which reorder what is shown) are made visible t
 """
 from __future__ import annotations
 
+import json
 import re
 
 # C0 controls, DEL, C1 controls; bidi embedding/override/isolate marks and the line/paragraph separators.
@@ -33,3 +34,15 @@ def printable(text: object, *, multiline: bool = False) -> str:
     if multiline:
         return _CONTROL.sub(lambda m: m.group() if m.group() in _KEEP_MULTILINE else _escape(m.group()), s)
     return _CONTROL.sub(lambda m: _escape(m.group()), s)
+
+
+# JSON escapes C0 controls itself; with ensure_ascii=False the rest of _CONTROL (DEL, C1 such as the 8-bit CSI,
+# bidi overrides, line separators) would reach the terminal raw. Escaped, the parsed JSON is the same.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                             *range(0x2066, 0x206A))}
+
+
+def safe_json(data: object, *, indent: int | None = 2) -> str:
+    """``data`` as JSON for a terminal: readable non-ASCII text, every control or reordering character escaped
+    (the parsed value is unchanged)."""
+    return json.dumps(data, indent=indent, ensure_ascii=False, default=str).translate(_JSON_ESCAPES)

@@ -24,11 +24,10 @@ from r1desk.errors import UserFacingError
 from r1desk.storage.auditlog import AuditLog
 from r1desk.storage.queries import TurnFilters
 from r1desk.storage.records import REVIEW_LABELS, STATUSES
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 from r1desk.vocabulary import ACTIONS, CHANNELS
 
 EXPORT_FORMATS = ("jsonl", "csv", "sft")
-_JSON_C1 = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,9 +136,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def _print_json(data: Any) -> None:
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    # JSON escapes C0 controls itself; C1 controls (8-bit CSI ...) can only sit inside strings: escape them too
-    print(text.translate(_JSON_C1))
+    print(safe_json(data))
 
 
 def _one_line(text: str | None, width: int) -> str:

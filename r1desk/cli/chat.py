@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from r1desk.errors import UserFacingError
+from r1desk.textsafe import safe_json
 
 if TYPE_CHECKING:   # the CLI imports its heavy parts when a command runs (fast --help)
     from r1desk.core.chat import ChatSession
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     if result is None:                      # pragma: no cover - run_turn always finishes
         raise UserFacingError("the turn ended without a result")
     if args.json:
-        print(json.dumps(result_json(session, result, notices), ensure_ascii=False, indent=2))
+        print(safe_json(result_json(session, result, notices)))
     else:
         usage = result.usage or {}
         rate = usage.get("decode_tokens_per_s")

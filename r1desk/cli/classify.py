@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from r1desk.errors import ClassifierUnavailableError, UserFacingError
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 
 if TYPE_CHECKING:
     from r1desk.core.guard.policy import Decision
@@ -124,7 +124,7 @@ def _classify(text: str, settings: Settings, args: argparse.Namespace) -> int:
         "status": status.to_dict(),
     }
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(safe_json(result))
     else:
         _print_text(result, settings, args.channel, decisions, pipe.segments, status.coverage_limited)
     if not judged:

@@ -23,7 +23,7 @@ from r1desk.cli import help_command
 from r1desk.cli.auth import gated_log
 from r1desk.core.roles import ADMIN
 from r1desk.storage.auditlog import AuditLog
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +74,7 @@ def _store() -> Any:
 
 
 def _print(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    print(safe_json(data))
 
 
 def _summary(v: Any, enabled: str | None, agreement: dict[str, Any]) -> str:

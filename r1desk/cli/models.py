@@ -23,7 +23,7 @@ from r1desk import paths
 from r1desk.core.gguf_info import ModelInfo, file_sha256, read_model_info, shown_text
 from r1desk.core.prompts import model_recipe
 from r1desk.errors import ModelFileError, UserFacingError
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 
 log = logging.getLogger("r1desk.models")
 
@@ -122,7 +122,7 @@ def run_info(args: argparse.Namespace) -> int:
         data: dict[str, Any] = info.to_dict()
         if sha:
             data["sha256"] = sha
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(safe_json(data))
     else:
         print("\n".join(_info_lines(info, sha, args.template)))
     return 0

@@ -20,7 +20,7 @@ from typing import Any
 from r1desk import paths
 from r1desk.core import catalog, downloads, hardware
 from r1desk.errors import UserFacingError
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 
 FIT_MARK = {"fits": "✓ fits", "tight": "~ tight", "won't fit": "✗ won't fit"}
 
@@ -121,7 +121,7 @@ def run_download(args: argparse.Namespace) -> int:
     if args.json:
         result: dict[str, Any] = {"event": "done", "id": entry.id, "path": str(path), "size_bytes": size,
                                   "sha256_checked": "verifying" in phases}
-        print(json.dumps(result, ensure_ascii=False))
+        print(safe_json(result, indent=None))
     else:
         print(f"downloaded: {printable(str(path))} ({_gib(size)})")
         print(f"load it with: r1desk chat --model {printable(str(path))}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import threading
 import time
@@ -25,7 +24,7 @@ from typing import Any
 
 from r1desk.core.guard.harm import install
 from r1desk.errors import UserFacingError
-from r1desk.textsafe import printable
+from r1desk.textsafe import printable, safe_json
 
 
 def register(models_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +58,7 @@ def register(models_sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _print(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    print(safe_json(data))
 
 
 def _size(n: int) -> str:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from r1desk.errors import UserFacingError
+from r1desk.textsafe import safe_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         raise box["error"]
     run_ = box["run"]
     if args.json:
-        print(json.dumps(run_.to_dict(), ensure_ascii=False, indent=2))
+        print(safe_json(run_.to_dict()))
     else:
         print(_summary(run_))
         if args.report is not None:

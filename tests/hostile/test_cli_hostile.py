@@ -32,3 +32,16 @@ def test_hostile_cli_case_is_bounded_and_answered_in_one_line(case: Case, tmp_pa
     else:
         assert len(run.stdout) < 8000 and "\x1b" not in run.stdout and "\x07" not in run.stdout
         assert case.expect in run.stdout.lower(), run.stdout
+
+
+def test_json_output_escapes_terminal_controls(tmp_path: Path) -> None:
+    """``classify --json`` (like ``chat --json``, ``guard``, ``models``) printed text raw with ensure_ascii=False:
+    an 8-bit CSI or a bidi override in the text reached the terminal. Now escaped, the same JSON."""
+    import json
+
+    text = "hello \x9b2J\x9b31m world \u202edcba. Second sentence here."
+    run = run_cli(["classify", "--json", "--text", text], home=tmp_path / "home")
+    out = run.stdout
+    assert "\x9b" not in out and "\u202e" not in out, out[:200]
+    segments = json.loads(out)["segments"]
+    assert "".join(seg["text"] for seg in segments).startswith("hello \x9b2J\x9b31m world \u202edcba.")
