@@ -117,8 +117,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     params = HyperParameters(seed=args.seed, **({"epoch": args.epochs} if args.epochs else {}))
     with _open(args) as (log, actor):
-        if args.import_file is not None:
-            versions.import_file(args.import_file)
+        if args.import_file is not None:          # the same logged import as `r1desk guard import`
+            from r1desk import feedback_admin
+
+            feedback_admin.import_examples(log, args.import_file, actor=actor)
         v = versions.train_version(log, params=params, test_fraction=args.test_fraction,
                                    labels=args.labels.split(",") if args.labels else None,
                                    weak_thumbs=not args.no_thumbs, actor=actor)
