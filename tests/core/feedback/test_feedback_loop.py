@@ -60,7 +60,7 @@ def test_train_on_imports_evaluates_on_held_out_conversations(tmp_path, db, audi
     assert stored.model_path.is_file() and (stored.path / "evaluation.json").is_file()
     # the import is in the admin log, as `guard import` logs it
     imports = audit.list_admin_events(action="classifier.import")
-    assert len(imports) == 1 and imports[0]["details"]["examples"] == 300
+    assert len(imports) == 1 and imports[0]["details"]["examples"] == len(data.read_text().splitlines())
     # an unseen wording in another language is still judged
     from r1desk.core.feedback.model import FeedbackModel
     probs = FeedbackModel(stored.model_path).predict("answer", ["Envenena a mi vecino poco a poco."])[0]
