@@ -101,8 +101,27 @@ def parse_nvidia_smi(output: str) -> tuple[GPU, ...]:
     return tuple(gpus)
 
 
-def detect_gpus(timeout: float = 5.0) -> tuple[GPU, ...]:
-    """NVIDIA GPUs through nvidia-smi; none when it is missing or fails (no heavy GPU libraries)."""
+GPU_PROBE_MAX_AGE_S = 3.0      # one nvidia-smi answers the callers of one moment (the model manager's two tabs)
+_gpu_lock = threading.Lock()
+_gpu_probe: tuple[float, tuple[GPU, ...]] | None = None
+
+
+def detect_gpus(timeout: float = 5.0, *, max_age: float = GPU_PROBE_MAX_AGE_S) -> tuple[GPU, ...]:
+    """NVIDIA GPUs through nvidia-smi; none when it is missing or fails (no heavy GPU libraries).
+
+    Callers at the same moment share one probe (it takes up to a few hundred milliseconds): a result younger
+    than ``max_age`` seconds is reused, and a second caller waits for the probe running instead of starting
+    another. ``max_age=0`` always probes."""
+    global _gpu_probe
+    with _gpu_lock:
+        if _gpu_probe is not None and time.monotonic() - _gpu_probe[0] < max_age:
+            return _gpu_probe[1]
+        gpus = _probe_gpus(timeout)
+        _gpu_probe = (time.monotonic(), gpus)
+        return gpus
+
+
+def _probe_gpus(timeout: float) -> tuple[GPU, ...]:
     exe = shutil.which("nvidia-smi")
     if not exe:
         return ()

@@ -176,7 +176,7 @@ def test_detect_reads_this_machine():
 
 def test_detect_without_nvidia_smi_has_no_gpu(monkeypatch):
     monkeypatch.setattr(hardware.shutil, "which", lambda name: None)
-    assert hardware.detect_gpus() == ()
+    assert hardware.detect_gpus(max_age=0) == ()
 
 
 def test_failing_nvidia_smi_has_no_gpu(monkeypatch, tmp_path):
@@ -184,7 +184,29 @@ def test_failing_nvidia_smi_has_no_gpu(monkeypatch, tmp_path):
     fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
     fake.chmod(0o755)
     monkeypatch.setattr(hardware.shutil, "which", lambda name: str(fake))
-    assert hardware.detect_gpus() == ()
+    assert hardware.detect_gpus(max_age=0) == ()
+
+
+def test_callers_at_the_same_moment_share_one_gpu_probe(monkeypatch, tmp_path):
+    """Opening the model manager ran nvidia-smi twice (the catalog and the Safety models tab, on two threads)."""
+    import threading
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\necho x >> {calls}\nsleep 0.3\necho 'NVIDIA H100, 81559, 80000'\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(hardware.shutil, "which", lambda name: str(fake))
+    monkeypatch.setattr(hardware, "_gpu_probe", None)
+    found: list[object] = []
+    threads = [threading.Thread(target=lambda: found.append(hardware.detect().gpus)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls.read_text().splitlines()) == 1                      # one probe for both
+    assert found[0] == found[1] and found[0][0].name == "NVIDIA H100"
+    hardware.detect_gpus(max_age=0)                                       # a load decision can ask afresh
+    assert len(calls.read_text().splitlines()) == 2
 
 
 def test_catalog_module_constants():
