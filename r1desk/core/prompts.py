@@ -123,6 +123,19 @@ def model_recipe(info: ModelInfo) -> Recipe:
     return R1_RECIPE
 
 
+_QWEN3_NAME = re.compile(r"qwen-?3", re.IGNORECASE)
+
+
+def recipe_for_name(name: str, *, is_r1: bool) -> Recipe:
+    """The recipe for a model known by its name only (a server's model id: no tokenizer to inspect): the
+    0528 generation when the name says 0528 or Qwen3, as :func:`model_recipe` decides for a file."""
+    if not is_r1:
+        return NATIVE_RECIPE
+    if _R1_0528_NAME.search(name) or _QWEN3_NAME.search(name):
+        return R1_0528_RECIPE
+    return R1_RECIPE
+
+
 # -- presets and templates ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Preset:

@@ -16,7 +16,7 @@ from typing import Any
 
 from r1desk.core.backend import BackendConfig, ModelDescription, ModelIdentity
 from r1desk.core.engine import GenParams
-from r1desk.core.prompts import BuiltPrompt, PromptRequest
+from r1desk.core.prompts import BuiltPrompt, PromptRequest, recipe_for_name
 from r1desk.core.remote import credentials
 from r1desk.core.remote.http import Endpoint, RemoteError, Timeouts, parse_endpoint
 from r1desk.core.remote.messages import build_messages
@@ -92,6 +92,7 @@ class RemoteBackend:
         self.sends_stream_options = info.server_type in _STREAM_OPTIONS_SERVERS
         self.ignored = ignored_settings(info.server_type)
         self.is_r1 = {"on": True, "off": False}.get(options.r1_recipe, model.looks_r1)
+        self.recipe = recipe_for_name(model.id, is_r1=self.is_r1)     # R1-0528 by its id, as a file by its name
         self._n_ctx = n_ctx
         self._loaded = True
         self._lock = threading.Lock()
@@ -111,7 +112,7 @@ class RemoteBackend:
         details: dict[str, Any] = {"server": self.info.title, "server_type": self.server_type,
                                    "owned_by": m.owned_by, "tls_verified": self.endpoint.scheme == "https"
                                    and self.verify_tls, "settings_ignored": list(self.ignored),
-                                   "r1_recipe": self.is_r1, **m.details}
+                                   "r1_recipe": self.is_r1, "recipe": self.recipe.name, **m.details}
         if m.trained_context:
             details["trained_context"] = m.trained_context
         return ModelDescription(ModelIdentity(KIND, m.id, m.digest, self.endpoint.url), name=m.id, is_r1=self.is_r1,
@@ -129,7 +130,7 @@ class RemoteBackend:
         return max(1, math.ceil(len(text.encode("utf-8")) / BYTES_PER_TOKEN_ESTIMATE))
 
     def build_prompt(self, request: PromptRequest, *, max_tokens: int) -> BuiltPrompt:
-        return build_messages(request, is_r1=self.is_r1, count_tokens=self.count_tokens, n_ctx=self.n_ctx,
+        return build_messages(request, recipe=self.recipe, count_tokens=self.count_tokens, n_ctx=self.n_ctx,
                               max_tokens=max_tokens)
 
     def stream(self, prompt: BuiltPrompt, params: GenParams, cancel: threading.Event) -> RemoteStream:

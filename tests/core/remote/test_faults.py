@@ -100,6 +100,24 @@ def test_a_model_without_the_r1_card_gets_a_system_turn(server):
         PromptRequest("hi", preamble="Be safe."), max_tokens=10).messages[0]["role"] == "user"
 
 
+@pytest.mark.parametrize("model", ["deepseek-r1-0528-qwen3-8b", "DeepSeek-R1-0528-Qwen3-8B-GGUF:Q4_K_M",
+                                   "unsloth/DeepSeek-R1-Distill-Qwen3-8B"])
+def test_r1_0528_on_a_server_gets_its_own_recipe(server, model):
+    """Issue 14 item 8 for servers: R1-0528 takes a system prompt and opens <think> itself (its model card);
+    the first distills fold everything into the user turn and start in thinking."""
+    other = FakeOpenAIServer(Scenario(model_id=model))
+    try:
+        b = backend(other.url, model=model)
+        built = b.build_prompt(PromptRequest("hi", preamble="Be safe."), max_tokens=10)
+        assert built.messages[0] == {"role": "system", "content": "Be safe."} and not built.starts_in_thinking
+        assert b.describe().details["recipe"] == "r1-0528" and b.describe().is_r1
+    finally:
+        other.close()
+    first = backend(server.url).build_prompt(PromptRequest("hi", preamble="Be safe."), max_tokens=10)
+    assert [m["role"] for m in first.messages] == ["user"] and first.starts_in_thinking
+    assert backend(server.url).describe().details["recipe"] == "r1"
+
+
 def test_settings_a_server_ignores_are_reported_and_known_ones_sent(server):
     server.scenario = Scenario(shape="vllm")
     b = backend(server.url)
