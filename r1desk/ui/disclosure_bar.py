@@ -101,10 +101,9 @@ class DisclosureBar(QFrame):
             self.model_name.setText(f"● {info.name}" + (f"  ·  {info.quantization}" if info.quantization else ""))
             self.model_name.setToolTip(info.identity.model_id)
             return
-        name = getattr(info, "shown_name", None) or getattr(info, "name", None) or str(getattr(info, "path", "model"))
-        quant = getattr(info, "quantization", None)
-        self.model_name.setText(f"● {name}" + (f"  ·  {quant}" if quant else ""))
-        self.model_name.setToolTip(str(getattr(info, "path", "")))
+        quant = info.quantization
+        self.model_name.setText(f"● {info.shown_name}" + (f"  ·  {quant}" if quant else ""))
+        self.model_name.setToolTip(str(info.path))
 
     def set_guard_status(self, status: GuardStatus | None) -> None:
         text, kind, tip = describe_guard_status(status)

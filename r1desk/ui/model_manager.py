@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QHe
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from r1desk.core.backend import ModelDescription
+from r1desk.core.gguf_info import ModelInfo
 from r1desk.ui import model_sources as sources
 from r1desk.ui.app_state import AppState
 from r1desk.ui.fit import elide, fit_to_screen
@@ -284,18 +286,18 @@ class ModelManager(QDialog):
             table.setCellWidget(i, 6, _centered(button))
         fix_button_column(table, 6, ("Load", "Download", "Resume download" if any(r.partial for r in rows) else ""))
 
-    def _fill_local(self, models: list[Any]) -> None:
+    def _fill_local(self, models: list[ModelInfo]) -> None:
         table = self.local_table
         table.setRowCount(len(models))
         self.local_empty.setVisible(not models)
-        loaded = getattr(self.state.model_info, "path", None)
+        loaded = self.state.model_info.path if self.state.model_info is not None else None
         for i, info in enumerate(models):
-            name = QTableWidgetItem(str(getattr(info, "shown_name", None) or getattr(info, "name", "model")))
-            name.setToolTip(name.text())
+            name = QTableWidgetItem(info.shown_name)
+            name.setToolTip(info.name if info.name != info.shown_name else info.shown_name)
             table.setItem(i, 0, name)
-            table.setItem(i, 1, QTableWidgetItem(str(getattr(info, "quantization", "") or "—")))
-            table.setItem(i, 2, QTableWidgetItem(human_size(getattr(info, "size_bytes", 0))))
-            path = str(getattr(info, "path", ""))
+            table.setItem(i, 1, QTableWidgetItem(info.quantization or "—"))
+            table.setItem(i, 2, QTableWidgetItem(human_size(info.size_bytes)))
+            path = str(info.path)
             item = QTableWidgetItem(Path(path).name)
             item.setToolTip(path)
             table.setItem(i, 3, item)
@@ -324,12 +326,12 @@ class ModelManager(QDialog):
         self._set_status(f"Checking {Path(path).name}…")
         run_task(lambda: sources.import_model(path), self._on_imported, self._on_import_failed, parent=self)
 
-    def _on_imported(self, info: Any) -> None:
-        self._set_status(f"Imported {getattr(info, 'shown_name', None) or getattr(info, 'name', 'model')}")
+    def _on_imported(self, info: ModelInfo) -> None:
+        self._set_status(f"Imported {info.shown_name}")
         self.imported.emit(info)
         self.refresh_local()
         self.tabs.setCurrentWidget(self.local_page)
-        self.load(str(getattr(info, "path")))
+        self.load(str(info.path))
 
     def _on_import_failed(self, exc: BaseException) -> None:
         self._set_status("")
@@ -390,8 +392,8 @@ class ModelManager(QDialog):
         self._set_status("Model unloaded")
         self.refresh_local()
 
-    def _on_loaded(self, info: Any) -> None:
-        self._set_status(f"Loaded {getattr(info, 'shown_name', None) or getattr(info, 'name', 'model')}")
+    def _on_loaded(self, info: ModelInfo | ModelDescription) -> None:
+        self._set_status(f"Loaded {model_title(info)}")
         self.refresh_local()
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override: never larger than the screen
@@ -407,6 +409,11 @@ class ModelManager(QDialog):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self.drop_zone.dropEvent(event)
+
+
+def model_title(info: ModelInfo | ModelDescription) -> str:
+    """What a loaded model is called: a file's shown name, a server's model id."""
+    return info.shown_name if isinstance(info, ModelInfo) else info.name
 
 
 def fix_button_column(table: QTableWidget, column: int, labels: tuple[str, ...]) -> None:

@@ -10,14 +10,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from r1desk import paths
 from r1desk.errors import UserFacingError
 
+if TYPE_CHECKING:
+    from r1desk.core.gguf_info import ModelInfo
+
 log = logging.getLogger("r1desk.ui.models")
 
-_imported: dict[str, Any] = {}       # files imported in place this session (path -> ModelInfo)
+_imported: dict[str, ModelInfo] = {}       # files imported in place this session (path -> ModelInfo)
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def download(row: CatalogRow, *, progress: Callable[[Any], None], cancel: Any) -
     return dest
 
 
-def import_model(path: str) -> Any:
+def import_model(path: str) -> ModelInfo:
     """Validate, then add to the models folder (core.downloads.import_local); returns its ModelInfo.
 
     A bad file raises ModelFileError before anything is copied."""
@@ -107,11 +110,11 @@ def import_model(path: str) -> Any:
     return info
 
 
-def local_models() -> list[Any]:
+def local_models() -> list[ModelInfo]:
     """Models on this computer: r1desk's models folder, files imported in place, the last model."""
     from r1desk.core.gguf_info import read_model_info
 
-    found: dict[str, Any] = {}
+    found: dict[str, ModelInfo] = {}
     candidates = sorted(paths.models_dir().glob("**/*.gguf"))
     for path in candidates:
         try:
