@@ -10,11 +10,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from r1desk.core.backend import InferenceBackend, LinkedEvent
+from r1desk.core.backend import InferenceBackend, LinkedEvent, TextStream
 from r1desk.core.config import ChatConfig
 from r1desk.core.engine import GenParams, GenStats
 from r1desk.core.events import (ChatEvent, FinishReason, GuardDecision, Notice, PromptBlocked, PromptProgress,
@@ -66,6 +66,20 @@ class Continuation:
 MIN_CONTINUE_ROOM = 16
 
 
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What a turn carries from its start (``_begin``) through the stream to its end."""
+
+    req: TurnRequest
+    params: GenParams
+    guard: TurnGuard
+    built: BuiltPrompt
+    model: dict[str, Any]
+    settings: dict[str, Any]
+    turn_id: str
+    conversation_id: str
 
 
 @dataclass
@@ -150,6 +164,36 @@ class ChatSession:
 
     def _one_turn(self, req: TurnRequest, cancel: threading.Event, *,
                   strong_language: bool) -> Iterator[ChatEvent]:
+        """One generation: begin (prompt built, turn logged), stream (guarded, held back), end (logged)."""
+        turn = yield from self._begin(req, strong_language)
+        guard = turn.guard
+        check = _PromptCheck(guard)           # judged while the model reads the prompt
+        stop = LinkedEvent(cancel)            # set on user cancel (at once, for a network stream) or a guard block
+        splitter = ThinkingSplitter(turn.built.starts_in_thinking)
+        hold = HoldBack(guard.held_channels(), lambda ch: guard.judged()[ch], guard.cut)
+        cont = req.continue_from
+        if cont is not None:                  # the earlier reply: judged again, shown already
+            for channel, text in splitter.feed(cont.raw_output):
+                guard.feed(channel, text)
+                hold.already_shown(channel, text)
+        generation = self.engine.stream(turn.built, turn.params, stop)
+        prompt_blocked = yield from self._stream(turn, generation, check, splitter, hold, cancel, stop)
+        if check.pending:                      # the model said nothing at all: the prompt's verdict still counts
+            yield from check.events()
+            prompt_blocked = guard.prompt_blocked
+        if prompt_blocked:
+            generation.close()
+            yield PromptBlocked(tuple(check.decisions), guard.prompt_block_message())
+            result = _result(_Outcome(turn.turn_id, turn.conversation_id, finish="blocked", blocked=True), guard,
+                             turn.model, turn.settings, turn.built.notices + turn.built.warnings)
+            self.log.finish(result, "", guard)
+            yield from self.log.take_notices()
+            yield TurnFinished(result)
+            return
+        yield from self._end(turn, generation, splitter, hold, cancel)
+
+    def _begin(self, req: TurnRequest, strong_language: bool) -> Generator[ChatEvent, None, _Turn]:
+        """Check the input, build the prompt the model's recipe calls for, log the turn's start."""
         config = self.config
         engine = self.engine
         if not engine.loaded:
@@ -178,19 +222,18 @@ class ChatSession:
         if cont is not None:
             settings_snapshot["continues"] = cont.turn_id
         model = description.to_dict()
-        conversation_id = req.conversation_id
         try:
             built = engine.build_prompt(prompt_req,
                                         max_tokens=min(params.max_tokens, engine.n_ctx // REPLY_RESERVE_DIVISOR))
             if cont is not None:
                 built = self._continued(built, cont)
         except UserFacingError as exc:        # e.g. the prompt alone exceeds the context: log, then raise
-            self.log.failed(conversation_id=conversation_id, prompt_typed=req.user_text, model=model,
+            self.log.failed(conversation_id=req.conversation_id, prompt_typed=req.user_text, model=model,
                             settings=settings_snapshot, policy=guard.policy_snapshot(),
                             regenerate_of=req.regenerate_of, message=str(exc))
             raise
         turn_id, conversation_id = self.log.start(
-            conversation_id=conversation_id, prompt_typed=req.user_text, prompt_sent=built.text, model=model,
+            conversation_id=req.conversation_id, prompt_typed=req.user_text, prompt_sent=built.text, model=model,
             settings=settings_snapshot, policy=guard.policy_snapshot(), regenerate_of=req.regenerate_of)
         yield TurnStarted(turn_id, conversation_id, model, built.text, settings_snapshot)
         yield from self.log.take_notices()
@@ -200,23 +243,20 @@ class ChatSession:
             yield Notice("context_trimmed", message)
         for notice in guard.status_notices():
             yield notice
+        return _Turn(req, params, guard, built, model, settings_snapshot, turn_id, conversation_id)
 
-        check = _PromptCheck(guard)           # judged while the model reads the prompt
-        stop = LinkedEvent(cancel)            # set on user cancel (at once, for a network stream) or a guard block
-        splitter = ThinkingSplitter(built.starts_in_thinking)
-        hold = HoldBack(guard.held_channels(), lambda ch: guard.judged()[ch], guard.cut)
-        if cont is not None:                  # the earlier reply: judged again, shown already
-            for channel, text in splitter.feed(cont.raw_output):
-                guard.feed(channel, text)
-                hold.already_shown(channel, text)
-        generation = engine.stream(built, params, stop)
+    def _stream(self, turn: _Turn, generation: TextStream, check: _PromptCheck, splitter: ThinkingSplitter,
+                hold: HoldBack, cancel: threading.Event, stop: LinkedEvent) -> Generator[ChatEvent, None, bool]:
+        """The model's pieces through the splitter, the guard and the hold-back; the partial output committed
+        after each sentence. Returns True when the prompt's verdict blocked the turn. An interruption or a
+        backend failure logs what there is, then goes on up."""
+        guard = turn.guard
         started = time.perf_counter()
         last_stats = started
         commit_due = False
         last_commit = 0
         ended: str | None = None              # set when the turn ends abnormally (interrupted, error)
         error_message: str | None = None
-        prompt_blocked = False
         try:
             for piece in generation:
                 if not piece:                     # the model is reading the prompt: how far (not model output)
@@ -228,9 +268,8 @@ class ChatSession:
                 if check.pending:                 # nothing is handed out before the prompt's verdict
                     yield from check.events()
                     if guard.prompt_blocked:
-                        prompt_blocked = True
                         stop.set()
-                        break
+                        return True
                 tokens = generation.completion_tokens   # pieces are not tokens (an emoji can be 3)
                 for channel, text in splitter.feed(piece):
                     guard.feed(channel, text)
@@ -242,7 +281,7 @@ class ChatSession:
                 yield from hold.poll(judged)
                 if commit_due or tokens - last_commit >= COMMIT_EVERY_TOKENS:
                     commit_due, last_commit = False, tokens
-                    self.log.partial(turn_id, splitter, guard)
+                    self.log.partial(turn.turn_id, splitter, guard)
                     yield from self.log.take_notices()
                 if cancel.is_set() or guard.blocked.is_set():
                     stop.set()
@@ -266,19 +305,13 @@ class ChatSession:
                 for _ in splitter.finish():
                     pass
                 guard.cancel()
-                self.log.interrupted(turn_id, splitter, guard, reason=ended, message=error_message)
-        if check.pending:                      # the model said nothing at all: the prompt's verdict still counts
-            yield from check.events()
-            prompt_blocked = guard.prompt_blocked
-        if prompt_blocked:
-            generation.close()
-            yield PromptBlocked(tuple(check.decisions), guard.prompt_block_message())
-            result = _result(_Outcome(turn_id, conversation_id, finish="blocked", blocked=True), guard, model,
-                             settings_snapshot, built.notices + built.warnings)
-            self.log.finish(result, "", guard)
-            yield from self.log.take_notices()
-            yield TurnFinished(result)
-            return
+                self.log.interrupted(turn.turn_id, splitter, guard, reason=ended, message=error_message)
+        return False
+
+    def _end(self, turn: _Turn, generation: TextStream, splitter: ThinkingSplitter, hold: HoldBack,
+             cancel: threading.Event) -> Iterator[ChatEvent]:
+        """The last words judged and shown, the finish reason, the language report; the turn logged."""
+        guard = turn.guard
         for channel, text in splitter.finish():
             guard.feed(channel, text)
             yield from hold.add(channel, text)
@@ -295,13 +328,14 @@ class ChatSession:
         for report in guard.language_reports():
             yield report
         if finish == "length" and not blocked:
-            yield length_notice(splitter.unfinished_thinking, params.max_tokens)
-        outcome = _Outcome(turn_id, conversation_id, splitter.thinking, splitter.answer,
+            yield length_notice(splitter.unfinished_thinking, turn.params.max_tokens)
+        outcome = _Outcome(turn.turn_id, turn.conversation_id, splitter.thinking, splitter.answer,
                            guard.shown("answer", splitter.answer), guard.shown("thinking", splitter.thinking),
                            finish, splitter.unfinished_thinking, blocked, stats, hold.percentiles())
+        cont = turn.req.continue_from
         raw_output = (cont.raw_output if cont is not None else "") + generation.text
-        result = replace(_result(outcome, guard, model, settings_snapshot, built.notices + built.warnings),
-                         raw_output=raw_output)
+        result = replace(_result(outcome, guard, turn.model, turn.settings,
+                                 turn.built.notices + turn.built.warnings), raw_output=raw_output)
         self.log.finish(result, raw_output, guard)
         yield from self.log.take_notices()
         yield TurnFinished(result)
