@@ -92,14 +92,14 @@ class ReflowGrid(QWidget):
 
     def column_width(self) -> int:
         """The narrowest a column may be: the configured width or the widest card's minimum."""
-        widest = max((c.minimumSizeHint().width() for c in self.cards), default=0)
+        widest = max((_min_size(c).width() for c in self.cards), default=0)
         return max(self.min_column_width, widest)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override: one column's width, never more
         margins = self.grid.contentsMargins()
         columns = max(self.columns, 1)
         rows = [self.cards[i:i + columns] for i in range(0, len(self.cards), columns)]
-        height = sum(max(c.minimumSizeHint().height() for c in row) for row in rows) + self.grid.spacing() * max(
+        height = sum(max(_min_size(c).height() for c in row) for row in rows) + self.grid.spacing() * max(
             len(rows) - 1, 0)       # as laid out now: a narrower width reflows and asks again
         return QSize(self.column_width() + margins.left() + margins.right(), height)
 
@@ -136,6 +136,11 @@ class ReflowGrid(QWidget):
         self.grid.setRowStretch((len(self.cards) - 1) // columns + 1, 1)
         self.setMinimumWidth(self.minimumSizeHint().width())
         self.updateGeometry()
+
+
+def _min_size(widget: QWidget) -> QSize:
+    """The smallest a layout makes ``widget``: its minimum size where set, else its minimum size hint."""
+    return widget.minimumSizeHint().expandedTo(widget.minimumSize())
 
 
 def vertical_scroll(widget: QWidget) -> QScrollArea:

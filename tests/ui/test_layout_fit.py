@@ -107,3 +107,43 @@ def test_the_main_window_starts_within_a_small_screen(qtbot, make_window):
     window.showNormal()
     window.resize(area.width() - 10, area.height() - 10)     # not capped: it may grow again
     assert window.maximumWidth() > area.width()
+
+
+def test_reflow_grid_puts_as_many_columns_as_fit(qtbot):
+    """The settings forms, the dashboard, the audit filters and the review buttons use it: they reflow instead
+    of scrolling sideways or eliding."""
+    from r1desk.ui.fit import ReflowGrid
+
+    grid = ReflowGrid(max_columns=3, spacing=10)
+    qtbot.addWidget(grid)
+    cards = [QWidget() for _ in range(5)]
+    for card in cards:
+        card.setMinimumSize(100, 40)
+        grid.add(card)
+    assert grid.minimumSizeHint().width() == 100                  # one column's width: never wider
+    for width, columns in ((100, 1), (209, 1), (210, 2), (319, 2), (320, 3), (2000, 3)):
+        grid.resize(width, 400)
+        grid.show()
+        assert grid.columns == columns, width
+        assert grid.columns_for(width) == columns
+    grid.resize(210, 400)                                          # 2 columns: 3 rows of 40 and 2 gaps of 10
+    assert grid.minimumSizeHint().height() == 3 * 40 + 2 * 10
+
+
+def test_responsive_splitter_stacks_below_its_breakpoint(qtbot):
+    from PySide6.QtCore import Qt
+
+    from r1desk.ui.fit import ResponsiveSplitter
+
+    splitter = ResponsiveSplitter(900, stacked_first=170)
+    qtbot.addWidget(splitter)
+    for _ in range(2):
+        splitter.addWidget(QWidget())
+    splitter.resize(1200, 600)
+    splitter.show()
+    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Horizontal)
+    splitter.resize(600, 600)
+    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Vertical)
+    assert abs(splitter.sizes()[0] - 170) <= splitter.handleWidth()   # the list above keeps its rows
+    splitter.resize(1000, 600)
+    qtbot.waitUntil(lambda: splitter.orientation() == Qt.Orientation.Horizontal)
