@@ -197,9 +197,10 @@ def walk(s: Session) -> None:
     time.sleep(1.5)                               # the catalog fills off the GUI thread
     s.on_screen()
     s.shot("3-models-catalog")
-    s.keys("ctrl+Tab")
-    time.sleep(0.5)
-    s.shot("4-models-local")
+    for name in ("4-models-local", "4b-models-remote", "4c-models-safety"):
+        s.keys("ctrl+Tab")
+        time.sleep(0.8)
+        s.shot(name)
     s.keys("Escape")
     s.keys("ctrl+shift+comma")                    # Admin settings: first use sets the passphrase
     time.sleep(1.0)
@@ -209,9 +210,10 @@ def walk(s: Session) -> None:
     s.keys("Return")
     time.sleep(2.0)                               # scrypt
     s.shot("5-admin-policy")
-    s.keys("ctrl+Tab")
-    time.sleep(0.5)
-    s.shot("6-admin-generation")
+    for name in ("6-admin-generation", "6b-admin-classifiers", "6c-admin-review", "6d-admin-passphrases"):
+        s.keys("ctrl+Tab")
+        time.sleep(0.8)
+        s.shot(name)
     s.keys("ctrl+shift+a")                        # Audit log: first use sets the auditor passphrase
     time.sleep(1.0)
     s.type(AUDITOR)
@@ -223,6 +225,9 @@ def walk(s: Session) -> None:
     s.keys("ctrl+Tab")
     time.sleep(1.5)
     s.shot("8-audit-dashboard")
+    s.keys("ctrl+Tab")
+    time.sleep(1.0)
+    s.shot("8b-audit-review-period")
     s.keys("ctrl+shift+k")                        # Safety self-check: unlock as the auditor
     time.sleep(1.0)
     s.type(AUDITOR)

@@ -23,6 +23,7 @@ from r1desk.core.feedback import versions
 from r1desk.errors import UserFacingError
 from r1desk.settings import Settings, SettingsStore
 from r1desk.ui.tasks import run_task, show_error
+from r1desk.ui.fit import ReflowGrid
 
 log = logging.getLogger("r1desk.ui")
 
@@ -147,10 +148,11 @@ class FeedbackPanel(QGroupBox):
         self.status = QLabel("")
         self.status.setObjectName("SaveStatus")
         self.status.setWordWrap(True)
-        buttons = QHBoxLayout()
+        actions = ReflowGrid(max_columns=5, spacing=6, fill=True)     # wraps on a narrow page, never cut off
         for b in (self.train_button, self.import_button, self.enable_button, self.disable_button,
                   self.rollback_button):
-            buttons.addWidget(b)
+            actions.add(b)
+        buttons = QHBoxLayout()
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -169,6 +171,7 @@ class FeedbackPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
         layout.addWidget(self.current_label)
+        layout.addWidget(actions)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
         layout.addWidget(self.table)

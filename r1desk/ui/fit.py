@@ -81,6 +81,7 @@ class ReflowGrid(QWidget):
         self.min_column_width = min_column_width
         self.cards: list[QWidget] = []
         self.columns = 0
+        self._column_width = 0
         self.grid = QGridLayout(self)
         self.grid.setSpacing(spacing)
         self.grid.setContentsMargins(0, 0, 0, 0)
@@ -114,11 +115,17 @@ class ReflowGrid(QWidget):
         super().resizeEvent(event)
         self._reflow(event.size().width())
 
+    def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override
+        if event.type() == QEvent.Type.LayoutRequest:    # a card's size changed (new text, a style polish)
+            self._reflow(self.width())
+        return super().event(event)
+
     def _reflow(self, width: int) -> None:
         columns = self.columns_for(width)
-        if columns == self.columns:
+        column_width = self.column_width()
+        if columns == self.columns and column_width == self._column_width:
             return
-        self.columns = columns
+        self.columns, self._column_width = columns, column_width
         for card in self.cards:
             self.grid.removeWidget(card)
         for col in range(self.grid.columnCount()):

@@ -166,15 +166,9 @@ class ModelManager(QDialog):
         header.addWidget(self.hardware, 1)
         layout.addLayout(header)
         self.tabs = QTabWidget(self)
-        self.catalog_table = self._table(list(CATALOG_HEADERS))
-        for col, tip in enumerate(CATALOG_HEADERS.values()):
-            header_item = self.catalog_table.horizontalHeaderItem(col)
-            if header_item is not None:
-                header_item.setToolTip(tip)
-        self.catalog_table.setWordWrap(True)           # a long model name takes two lines, not "DeepSeek-R1 Dis…"
-        self.catalog_table.setTextElideMode(Qt.TextElideMode.ElideNone)
-        self.catalog_table.verticalHeader().setDefaultSectionSize(46)
-        self.catalog_table.horizontalHeader().setMinimumSectionSize(40)
+        # a long model name takes two lines, not "DeepSeek-R1 Dis…"; short headers, their meaning in tooltips
+        self.catalog_table = make_table(self, list(CATALOG_HEADERS), wrap=True)
+        header_tips(self.catalog_table, list(CATALOG_HEADERS.values()))
         self.local_table = self._table(["Model", "Quantisation", "Size", "File", ""])
         file_column = self.local_table.horizontalHeader()
         file_column.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)   # not as wide as the name
@@ -411,6 +405,13 @@ class ModelManager(QDialog):
         self.drop_zone.dropEvent(event)
 
 
+def header_tips(table: QTableWidget, tips: list[str]) -> None:
+    for col, tip in enumerate(tips):
+        item = table.horizontalHeaderItem(col)
+        if item is not None:
+            item.setToolTip(tip)
+
+
 def model_title(info: ModelInfo | ModelDescription) -> str:
     """What a loaded model is called: a file's shown name, a server's model id."""
     return info.shown_name if isinstance(info, ModelInfo) else info.name
@@ -453,8 +454,9 @@ def _centered(widget: QWidget) -> QWidget:
     return box
 
 
-def make_table(parent: QWidget, headers: list[str]) -> QTableWidget:
-    """A read-only table of rows, first column stretching: the model manager's and the safety models' lists."""
+def make_table(parent: QWidget, headers: list[str], *, wrap: bool = False) -> QTableWidget:
+    """A read-only table of rows, first column stretching: the model manager's and the safety models' lists.
+    ``wrap``: a long first-column name takes two lines instead of being elided (catalog lists)."""
     table = QTableWidget(0, len(headers), parent)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().setVisible(False)
@@ -465,6 +467,9 @@ def make_table(parent: QWidget, headers: list[str]) -> QTableWidget:
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     for col in range(1, len(headers)):
         table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-    table.verticalHeader().setDefaultSectionSize(40)
-    table.setWordWrap(False)
+    table.verticalHeader().setDefaultSectionSize(46 if wrap else 40)
+    table.setWordWrap(wrap)
+    if wrap:
+        table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        table.horizontalHeader().setMinimumSectionSize(40)
     return table

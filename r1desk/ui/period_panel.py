@@ -110,6 +110,8 @@ class PeriodPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2):                 # whole headers ("In the queue because" was cut to "e queue bec")
+            self.table.horizontalHeader().setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setToolTip("Double-click (or Enter) a turn to read and review it")
         self.table.itemActivated.connect(self._on_activated)
         self.report_button = QPushButton("Open report")

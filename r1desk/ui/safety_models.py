@@ -25,7 +25,7 @@ from r1desk.core.roles import ADMIN, RELOCK_AFTER_S, IdleLock, RoleStore
 from r1desk.ui.lock_dialog import LockPanel
 from r1desk.ui.messages import set_chip
 from r1desk.ui.model_manager import (FIT_CHIP, FIT_TEXT, DownloadRow, _centered, _ProgressRelay, human_size,
-                                     make_table)
+                                     fix_button_column, header_tips, make_table)
 from r1desk.ui.roles_gate import admin_events, apply_settings
 from r1desk.ui.tasks import present_dialog, run_task, show_error
 
@@ -105,7 +105,10 @@ class SafetyModelsPanel(QWidget):
         self.status = QLabel(self)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        self.catalog_table = make_table(self, ["Guard model", "Quantisation", "File size", "This computer", "Licence", ""])
+        self.catalog_table = make_table(self, ["Guard model", "Quant", "File", "Fit", "Licence", ""], wrap=True)
+        header_tips(self.catalog_table, ["The guard model and its size", "Quantisation", "The download size",
+                                         "Whether it fits beside the chat model in this computer's memory",
+                                         "The model's licence (read it before use)", ""])
         layout.addWidget(self.catalog_table, 3)
         installed_title = QLabel("Guard models on this computer", self)
         installed_title.setObjectName("SectionTitle")
@@ -159,12 +162,14 @@ class SafetyModelsPanel(QWidget):
         table.setRowCount(len(rows))
         for i, row in enumerate(rows):
             e = row.offer.entry
-            name = QTableWidgetItem(e.label)
+            name = QTableWidgetItem(e.label.rsplit(" · ", 1)[0])     # the quantisation has its own column
             name.setToolTip(e.label + (f"\n{e.note}" if e.note else "") + f"\nfrom {e.source_repo}")
             table.setItem(i, 0, name)
             table.setItem(i, 1, QTableWidgetItem(e.quant))
-            size = QTableWidgetItem(f"~{human_size(e.approx_bytes)} (estimate)" if e.size_is_estimate
+            size = QTableWidgetItem(f"~{human_size(e.approx_bytes)}" if e.size_is_estimate
                                     else human_size(e.approx_bytes))
+            if e.size_is_estimate:
+                size.setToolTip("An estimate: the repository does not state the file's size")
             table.setItem(i, 2, size)
             fit = QLabel(FIT_TEXT.get(row.fit, row.fit), table)
             fit.setToolTip(f"Needs about {row.memory_bytes / 2**30:.1f} GiB (estimated) beside the chat model")
@@ -181,11 +186,12 @@ class SafetyModelsPanel(QWidget):
                 button = QPushButton("Resume download" if row.partial else "Download", table)
                 button.clicked.connect(lambda _c=False, r=row: self.download(r))
             else:
-                button = QPushButton("Import a GGUF file…", table)
+                button = QPushButton("Import…", table)
                 button.setToolTip(e.note or "no public GGUF: convert it with llama.cpp and import the file")
                 button.clicked.connect(self.choose_file)
             button.setObjectName(f"offer-{row.offer.id}")
             table.setCellWidget(i, 5, _centered(button))
+        fix_button_column(table, 5, ("Use", "Download"))
         self._fill_installed(present)
 
     def _fill_installed(self, present: list[install.InstalledGuard]) -> None:

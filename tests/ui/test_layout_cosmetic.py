@@ -67,6 +67,13 @@ def test_model_manager_names_and_buttons_are_never_cut(qtbot, make_window, tiny_
     assert sorted(b.text() for b in buttons) == ["Load", "Loaded"]
     assert all(_unclipped(b, local, 4) for b in buttons)
     assert len({b.width() for b in buttons}) == 1                        # the column never jumps
+    # the Safety models list: names wrap, no sideways scrolling, one button width
+    safety = manager.safety.catalog_table
+    manager.tabs.setCurrentWidget(manager.safety)
+    qtbot.waitUntil(lambda: safety.isVisible() and safety.rowCount() > 0, timeout=20000)
+    assert safety.horizontalScrollBar().maximum() == 0
+    assert all(_text_fits(safety, row, 0) for row in range(safety.rowCount()))
+    assert len({b.width() for b in _buttons(safety, 5)}) == 1
     # the status line has its own row: a loaded model's name is shown, not "Lo"
     manager._on_loaded(tiny_r1_engine.info)
     assert manager.status.text() == f"Loaded {tiny_r1_engine.info.shown_name}"
@@ -223,3 +230,35 @@ def test_audit_browser_fits_every_size(qtbot, audit, size):
     qtbot.waitUntil(lambda: all(b.width() >= b.sizeHint().width() for b in buttons), timeout=3000)
     assert view.table.width() >= 300 and view.table.height() >= 60  # the list is a list, not a 40 px strip
     assert view.detail.body.height() >= 150
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_classifiers_and_review_period_fit(qtbot, admin_view, audit, size):
+    """At 800×600 the feedback panel's buttons ran past the page ("Disable" cut, "Roll back" gone) and the
+    review period's header read "e queue bec"."""
+    from r1desk.ui.period_panel import PeriodPanel
+
+    admin_view.resize(*CONTENT[size])
+    admin_view.show()
+    admin_view.tabs.setCurrentIndex(2)
+    area = admin_view.tabs.currentWidget().findChild(type(admin_view.tabs.widget(1)))
+    panel = admin_view.feedback_panel if hasattr(admin_view, "feedback_panel") else None
+    buttons = [b for b in admin_view.tabs.currentWidget().findChildren(QPushButton)
+               if b.isVisibleTo(admin_view) and b.text() in ("Train new version", "Import examples…",
+                                                             "Enable selected", "Disable", "Roll back")]
+    assert len(buttons) == 5, [b.text() for b in buttons]
+    viewport = area.viewport()
+    qtbot.waitUntil(lambda: all(b.isVisible() for b in buttons))
+    qtbot.waitUntil(lambda: all(viewport.rect().contains(b.geometry().translated(
+        b.parentWidget().mapTo(viewport, b.parentWidget().rect().topLeft()))) for b in buttons), timeout=3000)
+    qtbot.waitUntil(lambda: all(b.width() >= b.sizeHint().width() for b in buttons), timeout=3000)
+    del panel
+    period = PeriodPanel(audit, review_settings=lambda: admin_view.settings.review_period, reviewer="alice")
+    qtbot.addWidget(period)
+    period.resize(*CONTENT[size])
+    period.show()
+    qtbot.waitExposed(period)
+    header = period.table.horizontalHeader()
+    for col in (1, 2):
+        text = period.table.horizontalHeaderItem(col).text()
+        qtbot.waitUntil(lambda: header.sectionSize(col) >= header.fontMetrics().horizontalAdvance(text), timeout=3000)

@@ -40,11 +40,11 @@ def test_catalog_lists_every_guard_model_with_fit_licence_and_the_right_action(q
     panel = _panel(make_window())
     table = panel.catalog_table
     qtbot.waitUntil(lambda: table.rowCount() >= 6, timeout=20000)
-    rows = {table.item(r, 0).text(): r for r in range(table.rowCount())}
-    qwen = rows["Qwen3Guard-Gen 0.6B · Q8_0"]
-    assert "(estimate)" in table.item(qwen, 2).text()
-    assert _button(table, qwen, 5).text() == "Import a GGUF file…"       # no public GGUF
-    llama = rows["Llama Guard 3 1B · Q4_K_M"]
+    rows = {(table.item(r, 0).text(), table.item(r, 1).text()): r for r in range(table.rowCount())}
+    qwen = rows[("Qwen3Guard-Gen 0.6B", "Q8_0")]
+    assert table.item(qwen, 2).text().startswith("~") and "estimate" in table.item(qwen, 2).toolTip()
+    assert _button(table, qwen, 5).text() == "Import…"                    # no public GGUF
+    llama = rows[("Llama Guard 3 1B", "Q4_K_M")]
     assert _button(table, llama, 5).text() == "Download"
     fit = table.cellWidget(llama, 3).findChild(type(panel.status)).text()
     assert fit in {"✓ fits", "~ tight", "✗ won't fit"}
@@ -129,7 +129,7 @@ def test_download_shows_progress_then_the_model_can_be_used(qtbot, make_window, 
     panel = _panel(make_window())
     table = panel.catalog_table
     qtbot.waitUntil(lambda: table.rowCount() >= 6, timeout=20000)
-    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "Llama Guard 3 1B · Q4_K_M")
+    row = next(r for r in range(table.rowCount()) if (table.item(r, 0).text(), table.item(r, 1).text()) == ("Llama Guard 3 1B", "Q4_K_M"))
     _button(table, row, 5).click()
     assert OFFER_ID in panel._downloads
     qtbot.waitUntil(lambda: panel.installed_table.rowCount() == 1, timeout=30000)
@@ -143,7 +143,7 @@ def test_cancelled_download_offers_resume(qtbot, make_window, guard_hub, guard_p
     panel = _panel(make_window())
     table = panel.catalog_table
     qtbot.waitUntil(lambda: table.rowCount() >= 6, timeout=20000)
-    row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "Llama Guard 3 1B · Q4_K_M")
+    row = next(r for r in range(table.rowCount()) if (table.item(r, 0).text(), table.item(r, 1).text()) == ("Llama Guard 3 1B", "Q4_K_M"))
     from r1desk.core.guard.harm import install
 
     original = install.download
