@@ -335,6 +335,7 @@ class Engine:
         if info is None:
             raise RuntimeError("no model is loaded")
         details = {k: v for k, v in info.to_dict().items() if k != "chat_template"}
+        details["general_name"] = info.name     # the file's own general.name ("name" is the shown name)
         return ModelDescription(ModelIdentity(self.kind, str(info.path), self._digests.get(str(info.path))),
                                 info.shown_name, info.is_r1, info.context_length, info.quantization, details)
 

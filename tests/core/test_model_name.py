@@ -56,3 +56,9 @@ def test_file_title(file: str, title: str) -> None:
 
 def test_display_name_without_general_name_uses_the_file() -> None:
     assert display_name(None, {}, Path("/m/DeepSeek-R1-0528-Qwen3-8B-Q4_K_M.gguf")) == "DeepSeek-R1-0528-Qwen3-8B"
+
+
+def test_the_audit_record_keeps_both_names(smollm2_engine) -> None:
+    record = smollm2_engine.describe().to_dict()
+    assert record["name"] == "SmolLM2-135M-Instruct"                      # what the app showed
+    assert record["general_name"] == "Smollm2 135M 8k Lc100K Mix1 Ep2"     # what the file says
