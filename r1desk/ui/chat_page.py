@@ -58,8 +58,8 @@ class ChatPage(QWidget):
         layout.addWidget(self.view, 1)
         self.input = InputBar(self)
         layout.addWidget(self.input)
-        self.input.set_template(str(getattr(state.settings, "template", "plain")))
-        lang = getattr(getattr(state.settings, "language", None), "target", "auto")
+        self.input.set_template(state.settings.template)
+        lang = state.settings.language.target
         self.input.set_language(lang)
 
         enter_sends = lambda: bool(self.state.settings.enter_sends)   # noqa: E731 - read at each key press

@@ -207,7 +207,7 @@ class ModelManager(QDialog):
         self.gpu = QComboBox(self)
         for value, text in GPU_CHOICES:
             self.gpu.addItem(text, value)
-        current = str(getattr(getattr(state.settings, "generation", None), "gpu_layers", "none"))
+        current = str(state.settings.generation.gpu_layers)
         index = self.gpu.findData(current)
         if index >= 0:
             self.gpu.setCurrentIndex(index)
@@ -239,7 +239,7 @@ class ModelManager(QDialog):
 
     # -- listing ------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        n_ctx = getattr(getattr(self.state.settings, "generation", None), "n_ctx", None)
+        n_ctx = self.state.settings.generation.n_ctx
         run_task(lambda: sources.machine_and_catalog(n_ctx), self._fill_catalog, self._on_catalog_failed, parent=self)
         self.refresh_local()
 

@@ -22,6 +22,7 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from r1desk.ui import theme
+from r1desk.ui.app_state import AppState
 from r1desk.ui.selfcheck_form import SelfCheckForm
 from r1desk.ui.wording import counted
 from r1desk.ui.selfcheck_job import ProgressRelay, selfcheck_op
@@ -36,7 +37,7 @@ class SelfCheckDialog(QDialog):
     run_finished = Signal(object)        # the SelfCheckRun (finished or cancelled), after the view shows it
     run_failed = Signal(object)          # the exception, after it was shown
 
-    def __init__(self, state: Any, parent: QWidget | None = None, *,
+    def __init__(self, state: AppState, parent: QWidget | None = None, *,
                  open_model_manager: Callable[[], None] | None = None,
                  session_factory: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
@@ -82,8 +83,7 @@ class SelfCheckDialog(QDialog):
         model_row.addWidget(self.model_label, 1)
         model_row.addWidget(self.models_button)
 
-        gen = getattr(self.state.settings, "generation", None)
-        self.form = SelfCheckForm(int(getattr(gen, "max_tokens", 2048) or 2048))
+        self.form = SelfCheckForm(self.state.settings.generation.max_tokens)
         self.form.plan_changed.connect(self._update_plan)
 
         self.progress = QProgressBar()
@@ -157,11 +157,11 @@ class SelfCheckDialog(QDialog):
         missing = info is None
         if self.state.loading_path is not None:
             text = f"A model is loading ({Path(self.state.loading_path).name}); the self-check can start when it is ready."
-        elif missing:
+        elif info is None:
             text = ("No model is loaded. Load the model you want to check in the model manager first "
                     "(Models → Model manager…).")
         else:
-            quant = getattr(info, "quantization", None)
+            quant = info.quantization
             text = f"Model: {info.shown_name}" + (f" · {quant}" if quant else "")
         self.model_label.setText(text)
         self.model_label.setProperty("missing", "true" if missing else "false")

@@ -43,8 +43,8 @@ def test_model_manager_names_and_buttons_are_never_cut(qtbot, make_window, tiny_
     from r1desk.core.gguf_info import read_model_info
     from r1desk.ui import model_sources
 
-    for info in (tiny_r1_engine.info, read_model_info(smollm2_path)):     # two models "on this computer"
-        monkeypatch.setitem(model_sources._imported, str(info.path), info)
+    two = {str(i.path): i for i in (tiny_r1_engine.info, read_model_info(smollm2_path))}
+    monkeypatch.setattr(model_sources, "_imported", two)                 # two models "on this computer"
     window = make_window(tiny_r1_engine)
     window.resize(*size)
     window.open_model_manager()
