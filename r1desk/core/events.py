@@ -128,14 +128,16 @@ class TurnResult:
     raw_output: str = ""        # the reply exactly as the model wrote it (what a continuation resends)
 
 
+CONTINUE_HINT = "Continue lets it finish."      # the last sentence of a length notice (a view may replace it)
+
+
 def length_notice(unfinished_thinking: bool, max_tokens: int | None = None) -> Notice:
     """The one notice for a reply that ran out of tokens (the view offers Continue with it)."""
     limit = f" (the limit is {max_tokens:,} new tokens)" if max_tokens else ""
     if unfinished_thinking:
         return Notice("unfinished_thinking", f"The model ran out of tokens while still thinking{limit}: there is "
-                                             "no answer yet. Continue lets it finish.")
-    return Notice("out_of_tokens", f"The answer was cut off: the model ran out of tokens{limit}. "
-                                   "Continue lets it finish.")
+                                             f"no answer yet. {CONTINUE_HINT}")
+    return Notice("out_of_tokens", f"The answer was cut off: the model ran out of tokens{limit}. {CONTINUE_HINT}")
 
 
 LENGTH_NOTICE_KINDS = frozenset({"unfinished_thinking", "out_of_tokens"})

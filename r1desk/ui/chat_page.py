@@ -298,6 +298,9 @@ class ChatPage(QWidget):
     def _on_model_loaded(self, info: Any) -> None:
         self.disclosure.set_model(info)
         self._set_loading(False)
+        # Continue resends the cut reply as the start of the assistant turn: a local model can, a server's chat
+        # API cannot (core.chat refuses it), so a server's notices offer what works instead
+        self.view.set_continue_available(self.state.model_info is not None)
 
     def _on_model_unloaded(self) -> None:
         self.disclosure.set_model(None)

@@ -22,6 +22,7 @@ class ChatView(QScrollArea):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("ChatScroll")
+        self.continue_available = True
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -44,6 +45,7 @@ class ChatView(QScrollArea):
     def add_exchange(self, prompt: str, thinking_visibility: str) -> AssistantMessage:
         user = UserMessage(prompt, self.widget(), enter_sends=self.enter_sends)
         assistant = AssistantMessage(thinking_visibility, self.widget())
+        assistant.continue_available = self.continue_available
         index = self._column.count() - 1
         self._column.insertWidget(index, user)
         self._column.insertWidget(index + 1, assistant)
@@ -67,6 +69,12 @@ class ChatView(QScrollArea):
 
     def last_assistant(self) -> AssistantMessage | None:
         return self.exchanges[-1][1] if self.exchanges else None
+
+    def set_continue_available(self, available: bool) -> None:
+        """Whether the loaded backend can continue a reply that ran out of tokens (a local model can)."""
+        self.continue_available = available
+        for _user, assistant in self.exchanges:
+            assistant.set_continue_available(available)
 
     def set_regenerate_enabled(self, enabled: bool) -> None:
         """Only the latest answer can be regenerated, and not while a turn runs."""

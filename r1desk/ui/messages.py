@@ -16,7 +16,7 @@ from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QResizeEve
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QToolTip, QVBoxLayout, QWidget)
 
-from r1desk.core.events import LENGTH_NOTICE_KINDS, length_notice
+from r1desk.core.events import CONTINUE_HINT, LENGTH_NOTICE_KINDS, length_notice
 from r1desk.ui import theme
 from r1desk.textsafe import printable
 from r1desk.ui.markdown_render import COPY_SCHEME, Flag, Redaction, Renderer, code_block_text, link_allowed
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from r1desk.core.guard.policy import Decision
 
 REPAINT_MS = 40
+NO_CONTINUE_HINT = ("A server cannot continue a reply: regenerate it, or ask your administrator for a higher "
+                    "maximum of new tokens.")
 COPIED_FEEDBACK_MS = 1500
 
 
@@ -315,6 +317,8 @@ class AssistantMessage(QFrame):
         self.reading: tuple[int, int] | None = None  # prompt tokens read / total while the model reads the prompt
         self.length_notice: QFrame | None = None     # the one "ran out of tokens" notice, with Continue
         self.continue_button: QPushButton | None = None
+        self.continue_available = True       # the loaded backend can continue a cut reply (a local model can)
+        self._length_message = ""
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 60, 6)
@@ -474,11 +478,10 @@ class AssistantMessage(QFrame):
 
     def _set_length_notice(self, kind: str, message: str) -> None:
         """One notice for a reply that ran out of tokens (never one per source), with a Continue button."""
+        self._length_message = message
         if self.length_notice is not None:
-            label = self.length_notice.findChild(QLabel)
-            if label is not None:
-                label.setText(f"⚠ {message}")
             self.length_notice.setProperty("notice_kind", kind)
+            self.set_continue_available(self.continue_available)     # the text for this backend
             return
         box = QFrame(self)
         box.setObjectName("NoticeBox")
@@ -495,6 +498,19 @@ class AssistantMessage(QFrame):
         row.addWidget(button)
         self.notices.addWidget(box)
         self.length_notice, self.continue_button = box, button
+        self.set_continue_available(self.continue_available)
+
+    def set_continue_available(self, available: bool) -> None:
+        """A server's chat API cannot carry on a reply: no Continue button then, and the notice says what to do."""
+        self.continue_available = available
+        if self.length_notice is None or self.continue_button is None:
+            return
+        self.continue_button.setVisible(available)
+        label = self.length_notice.findChild(QLabel)
+        if label is not None:
+            message = self._length_message
+            label.setText(f"⚠ {message}" if available else f"⚠ {message.removesuffix(CONTINUE_HINT).rstrip()} "
+                                                           f"{NO_CONTINUE_HINT}")
 
     def resume(self) -> None:
         """Continue was pressed: the message streams again, the notice goes (a new one comes if it runs out again)."""

@@ -157,3 +157,39 @@ def test_copy_says_copied_then_goes_back(qtbot, page):
     message.copy_button.click()
     assert QGuiApplication.clipboard().text() == "the answer" and message.copy_button.text() == "Copied ✓"
     qtbot.waitUntil(lambda: message.copy_button.text() == "Copy", timeout=5000)
+
+
+def test_a_server_gets_no_continue_button_and_the_notice_says_what_works(qtbot, page):
+    """Continue resends the cut reply inside the assistant turn; a server's chat API cannot (core.chat refuses it
+    with an error), so with a server loaded the notice offers regenerating instead of a button that fails."""
+    from r1desk.core.events import CONTINUE_HINT
+    from r1desk.ui.messages import NO_CONTINUE_HINT
+
+    page.show_conversation("c1", [{"id": "t1", "prompt_typed": "Hi", "thinking_shown": "hmm", "answer_shown": "",
+                                   "finish_reason": "length", "unfinished_thinking": 1, "raw_output": "hmm"}])
+    (_user, message), = page.view.exchanges
+    label = message.length_notice.findChild(type(message.status))
+    assert CONTINUE_HINT in label.text() and not message.continue_button.isHidden()
+    page.view.set_continue_available(False)           # what loading a server does (model_info is None there)
+    assert message.continue_button.isHidden()
+    assert CONTINUE_HINT not in label.text() and NO_CONTINUE_HINT in label.text()
+    page.view.set_continue_available(True)             # a local model again
+    assert not message.continue_button.isHidden() and CONTINUE_HINT in label.text()
+    assert NO_CONTINUE_HINT not in label.text()
+    page.view.set_continue_available(False)            # a turn cut later, on the server, is offered no button either
+    page.show_conversation("c1", [{"id": "t2", "prompt_typed": "Hi", "thinking_shown": "", "answer_shown": "part",
+                                   "finish_reason": "length", "raw_output": "part"}])
+    (_user, later), = page.view.exchanges
+    assert later.continue_button.isHidden() and NO_CONTINUE_HINT in later.length_notice.findChild(
+        type(later.status)).text()
+
+
+def test_loading_a_model_sets_whether_continue_is_offered(qtbot, page, tiny_r1_engine, monkeypatch):
+    monkeypatch.setattr(page.state, "engine", tiny_r1_engine)       # a local llama.cpp model
+    page.state.model_loaded.emit(tiny_r1_engine.info)
+    assert page.view.continue_available is True
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(page.state, "engine", SimpleNamespace(loaded=True, kind="openai"))   # a server
+    page.state.model_loaded.emit(tiny_r1_engine.describe())
+    assert page.view.continue_available is False
