@@ -79,7 +79,7 @@ def realistic_text(n_chars: int) -> str:
     return " ".join(out[:cut]) + "\n</think>\n\n" + " ".join(out[cut:])
 
 
-class _SwappedGeneration:
+class SwappedGeneration:
     """A real Generation whose text pieces are replaced one for one by prose pieces."""
 
     def __init__(self, gen: Any, pieces: list[str]) -> None:
@@ -115,7 +115,7 @@ class ProseEngine:
         return getattr(self._engine, name)
 
     def generate(self, prompt: str, params: GenParams | None = None, cancel: Any = None) -> Any:
-        return _SwappedGeneration(self._engine.generate(prompt, params, cancel), self.pieces)
+        return SwappedGeneration(self._engine.generate(prompt, params, cancel), self.pieces)
 
 
 # --- instrumented guard -------------------------------------------------------------------------
