@@ -117,15 +117,21 @@ T = TypeVar("T")
 CANCELLED = "Download cancelled — it resumes where it stopped next time"
 
 
-class Downloads:
+class Downloads(QWidget):
     """The download rows of one list (the model catalog, the guard models): one row per key with progress and
-    Cancel, the work off the GUI thread, the row gone when it ends. A cancelled download says it resumes."""
+    Cancel, the work off the GUI thread, the row gone when it ends. A cancelled download says it resumes.
 
-    def __init__(self, parent: QWidget, status: Callable[[str], None]) -> None:
-        self.parent = parent
-        self.status = status
-        self.box = QVBoxLayout()                      # the owner places it below its list
+    A widget of its own (hidden while empty) that reports through ``status``: nothing here refers back to its
+    owner, so no reference cycle keeps a closed dialog's Python side alive until a garbage collection."""
+
+    status = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.rows: dict[str, DownloadRow] = {}
+        self._box = QVBoxLayout(self)
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self.setVisible(False)
 
     def start(self, key: str, title: str, work: Callable[[Callable[[Any], None], threading.Event], T],
               done: Callable[[T], None], after: Callable[[], None] = lambda: None) -> None:
@@ -133,16 +139,17 @@ class Downloads:
         (not after ``done``: that one decides). One download per key at a time."""
         if key in self.rows:
             return
-        line = DownloadRow(title, self.parent)
+        line = DownloadRow(title, self)
         self.rows[key] = line
-        self.box.addWidget(line)
+        self._box.addWidget(line)
+        self.setVisible(True)
         relay = _ProgressRelay(line)
         relay.progress.connect(line.update_progress)
 
         def finished(result: T) -> None:
             self._remove(key)
             if line.cancel_event.is_set():
-                self.status(CANCELLED)
+                self.status.emit(CANCELLED)
                 after()
                 return
             done(result)
@@ -150,12 +157,12 @@ class Downloads:
         def failed(exc: BaseException) -> None:
             self._remove(key)
             if line.cancel_event.is_set():
-                self.status(CANCELLED)
+                self.status.emit(CANCELLED)
             else:
-                show_error(self.parent, exc, title="Download failed")
+                show_error(self, exc, title="Download failed")
             after()
 
-        run_task(lambda: work(relay.progress.emit, line.cancel_event), finished, failed, parent=self.parent)
+        run_task(lambda: work(relay.progress.emit, line.cancel_event), finished, failed, parent=self)
 
     def cancel_all(self) -> None:
         """The window is closing: cancel every download (each resumes next time)."""
@@ -167,6 +174,7 @@ class Downloads:
         if line is not None:
             line.setParent(None)
             line.deleteLater()
+        self.setVisible(bool(self.rows))
 
 
 class DropZone(QLabel):
@@ -208,7 +216,8 @@ class ModelManager(QDialog):
         self.setWindowTitle("Models")
         self.resize(920, 600)
         self.setAcceptDrops(True)
-        self.downloads = Downloads(self, lambda text: self._set_status(text))
+        self.downloads = Downloads(self)
+        self.downloads.status.connect(self._set_status)
         self._downloads = self.downloads.rows
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 16)
@@ -255,7 +264,7 @@ class ModelManager(QDialog):
 
         self.safety = SafetyModelsPanel(state, self)
         self.tabs.addTab(self.safety, "Safety models")
-        layout.addLayout(self.downloads.box)
+        layout.addWidget(self.downloads)
         self.drop_zone = DropZone(self)
         self.drop_zone.dropped.connect(self.import_file)
         layout.addWidget(self.drop_zone)

@@ -99,7 +99,8 @@ class SafetyModelsPanel(QWidget):
         self.idle = IdleLock(RELOCK_AFTER_S)
         self.idle.lock()
         self.unlock_dialog: AdminUnlockDialog | None = None
-        self.downloads = Downloads(self, lambda text: self._show_state(text))
+        self.downloads = Downloads(self)
+        self.downloads.status.connect(self._show_state)
         self._downloads = self.downloads.rows
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
@@ -116,7 +117,7 @@ class SafetyModelsPanel(QWidget):
         layout.addWidget(installed_title)
         self.installed_table = make_table(self, ["Model", "Type", "Size", "File", "", ""])
         layout.addWidget(self.installed_table, 2)
-        layout.addLayout(self.downloads.box)
+        layout.addWidget(self.downloads)
         row = QHBoxLayout()
         row.addWidget(QLabel("Threads:", self))
         self.threads = QSpinBox(self)
