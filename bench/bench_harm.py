@@ -54,7 +54,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("R1DESK_HOME", tempfile.mkdtemp(prefix="r1desk-bench-"))
 
 import models  # noqa: E402
-from bench_guard import PROMPT, SwappedGeneration, memory_bandwidth_gbs, pct, realistic_text  # noqa: E402
+from bench_guard import PROMPT, memory_bandwidth_gbs, pct, realistic_text  # noqa: E402
 import r1desk.core.chat as chat_module  # noqa: E402
 from r1desk.core.chat import ChatSession, TurnRequest  # noqa: E402
 from r1desk.core.engine import Engine, GenParams, LoadOptions  # noqa: E402
@@ -95,22 +95,28 @@ def loadavg() -> str:
 
 # --- the chat model, streaming prose ------------------------------------------------------------
 
-class ProseStream(SwappedGeneration):
-    """bench_guard's SwappedGeneration (a real Generation, its pieces replaced by prose), also recording when the
-    stream was opened and when its first and latest pieces were decoded."""
+class ProseStream:
+    """A real Generation whose text pieces are replaced one for one by prose pieces; records when the
+    stream was opened and when its first piece was decoded."""
 
     def __init__(self, gen: Any, pieces: list[str]) -> None:
-        super().__init__(gen, pieces)
+        self._gen, self._pieces, self.text = gen, pieces, ""
         self.opened = time.perf_counter()
         self.first: float | None = None
         self.last: float | None = None
 
     def __iter__(self) -> Iterator[str]:
-        for piece in super().__iter__():
+        for i, _ in enumerate(self._gen):
             self.last = time.perf_counter()
             if self.first is None:
                 self.first = self.last
+            piece = self._pieces[i % len(self._pieces)]
+            self.text += piece
             yield piece
+
+    @property
+    def stats(self) -> Any:
+        return self._gen.stats
 
     @property
     def completion_tokens(self) -> int:

@@ -128,7 +128,7 @@ def check_flags(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from r1desk.core.chat import ChatSession, TurnRequest
     from r1desk.core.events import (LENGTH_NOTICE_KINDS, Blocked, Delta, GuardDecision, Notice, PromptBlocked,
-                                    Redacted, TurnFinished, with_action)
+                                    Redacted, TurnFinished)
 
     check_flags(args)
     prompt = _read_prompt(args.prompt)
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 if not args.json:
                     message = event.message
                     if event.kind in LENGTH_NOTICE_KINDS:     # the app's Continue button is not here
-                        message = with_action(message, "Ask again with a higher --max-tokens.")
+                        message = message.replace("Continue lets it finish.", "Ask again with a higher --max-tokens.")
                     print(f"{_YELLOW if color else ''}[notice] {message}{_RESET if color else ''}",
                           file=sys.stderr)
             elif isinstance(event, GuardDecision) and not args.json:

@@ -128,13 +128,7 @@ class TurnResult:
     raw_output: str = ""        # the reply exactly as the model wrote it (what a continuation resends)
 
 
-CONTINUE_HINT = "Continue lets it finish."      # the last sentence of a length notice: what to do (the app's way)
-
-
-def with_action(message: str, action: str) -> str:
-    """A length notice with its last sentence replaced by what to do where Continue is not offered (the CLI:
-    a higher --max-tokens; a server: regenerate)."""
-    return f"{message.removesuffix(CONTINUE_HINT).rstrip()} {action}"
+CONTINUE_HINT = "Continue lets it finish."      # the last sentence of a length notice (a view may replace it)
 
 
 def length_notice(unfinished_thinking: bool, max_tokens: int | None = None) -> Notice:

@@ -16,7 +16,7 @@ from PySide6.QtGui import QCursor, QDesktopServices, QGuiApplication, QResizeEve
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QSizePolicy, QTextBrowser, QToolButton, QToolTip, QVBoxLayout, QWidget)
 
-from r1desk.core.events import LENGTH_NOTICE_KINDS, length_notice, with_action
+from r1desk.core.events import CONTINUE_HINT, LENGTH_NOTICE_KINDS, length_notice
 from r1desk.ui import theme
 from r1desk.textsafe import printable
 from r1desk.ui.markdown_render import COPY_SCHEME, Flag, Redaction, Renderer, code_block_text, link_allowed
@@ -509,7 +509,8 @@ class AssistantMessage(QFrame):
         label = self.length_notice.findChild(QLabel)
         if label is not None:
             message = self._length_message
-            label.setText(f"⚠ {message if available else with_action(message, NO_CONTINUE_HINT)}")
+            label.setText(f"⚠ {message}" if available else f"⚠ {message.removesuffix(CONTINUE_HINT).rstrip()} "
+                                                           f"{NO_CONTINUE_HINT}")
 
     def resume(self) -> None:
         """Continue was pressed: the message streams again, the notice goes (a new one comes if it runs out again)."""

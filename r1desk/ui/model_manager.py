@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
@@ -113,70 +112,6 @@ class DownloadRow(QWidget):
         self.detail.setText("cancelling…")
 
 
-T = TypeVar("T")
-CANCELLED = "Download cancelled — it resumes where it stopped next time"
-
-
-class Downloads(QWidget):
-    """The download rows of one list (the model catalog, the guard models): one row per key with progress and
-    Cancel, the work off the GUI thread, the row gone when it ends. A cancelled download says it resumes.
-
-    A widget of its own (hidden while empty) that reports through ``status``: nothing here refers back to its
-    owner, so no reference cycle keeps a closed dialog's Python side alive until a garbage collection."""
-
-    status = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.rows: dict[str, DownloadRow] = {}
-        self._box = QVBoxLayout(self)
-        self._box.setContentsMargins(0, 0, 0, 0)
-        self.setVisible(False)
-
-    def start(self, key: str, title: str, work: Callable[[Callable[[Any], None], threading.Event], T],
-              done: Callable[[T], None], after: Callable[[], None] = lambda: None) -> None:
-        """Run ``work(progress, cancel)``; ``done(result)`` when it finished, ``after()`` once it ended however
-        (not after ``done``: that one decides). One download per key at a time."""
-        if key in self.rows:
-            return
-        line = DownloadRow(title, self)
-        self.rows[key] = line
-        self._box.addWidget(line)
-        self.setVisible(True)
-        relay = _ProgressRelay(line)
-        relay.progress.connect(line.update_progress)
-
-        def finished(result: T) -> None:
-            self._remove(key)
-            if line.cancel_event.is_set():
-                self.status.emit(CANCELLED)
-                after()
-                return
-            done(result)
-
-        def failed(exc: BaseException) -> None:
-            self._remove(key)
-            if line.cancel_event.is_set():
-                self.status.emit(CANCELLED)
-            else:
-                show_error(self, exc, title="Download failed")
-            after()
-
-        run_task(lambda: work(relay.progress.emit, line.cancel_event), finished, failed, parent=self)
-
-    def cancel_all(self) -> None:
-        """The window is closing: cancel every download (each resumes next time)."""
-        for line in self.rows.values():
-            line.cancel_event.set()
-
-    def _remove(self, key: str) -> None:
-        line = self.rows.pop(key, None)
-        if line is not None:
-            line.setParent(None)
-            line.deleteLater()
-        self.setVisible(bool(self.rows))
-
-
 class DropZone(QLabel):
     dropped = Signal(str)
 
@@ -216,9 +151,7 @@ class ModelManager(QDialog):
         self.setWindowTitle("Models")
         self.resize(920, 600)
         self.setAcceptDrops(True)
-        self.downloads = Downloads(self)
-        self.downloads.status.connect(self._set_status)
-        self._downloads = self.downloads.rows
+        self._downloads: dict[str, DownloadRow] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 16)
         layout.setSpacing(10)
@@ -264,7 +197,8 @@ class ModelManager(QDialog):
 
         self.safety = SafetyModelsPanel(state, self)
         self.tabs.addTab(self.safety, "Safety models")
-        layout.addWidget(self.downloads)
+        self.downloads_box = QVBoxLayout()
+        layout.addLayout(self.downloads_box)
         self.drop_zone = DropZone(self)
         self.drop_zone.dropped.connect(self.import_file)
         layout.addWidget(self.drop_zone)
@@ -376,7 +310,8 @@ class ModelManager(QDialog):
         self.state.load_model(path, gpu_layers=self.gpu.currentData())
 
     def choose_file(self) -> None:
-        path = choose_gguf(self, "Import a GGUF model")
+        path, _filter = QFileDialog.getOpenFileName(self, "Import a GGUF model", str(Path.home()),
+                                                    "GGUF models (*.gguf);;All files (*)")
         if path:
             self.import_file(path)
 
@@ -397,18 +332,46 @@ class ModelManager(QDialog):
         show_error(self, exc, title="This file cannot be used")
 
     def download(self, row: sources.CatalogRow) -> None:
-        def finished(path: Path | None) -> None:
+        if row.key in self._downloads:
+            return
+        line = DownloadRow(f"{row.title} {row.quant}", self)
+        self._downloads[row.key] = line
+        self.downloads_box.addWidget(line)
+        relay = _ProgressRelay(line)
+        relay.progress.connect(line.update_progress)
+
+        def op() -> Any:
+            return sources.download(row, progress=lambda p: relay.progress.emit(p), cancel=line.cancel_event)
+
+        def finished(path: Any) -> None:
+            self._remove_download(row.key)
+            if line.cancel_event.is_set():
+                self._set_status("Download cancelled — it resumes where it stopped next time")
+                return
             self._set_status(f"Downloaded {row.title}")
             self.refresh()
             if path:
                 self.load(str(path))
 
-        self.downloads.start(row.key, f"{row.title} {row.quant}",
-                             lambda progress, cancel: sources.download(row, progress=progress, cancel=cancel), finished)
+        def failed(exc: BaseException) -> None:
+            self._remove_download(row.key)
+            if line.cancel_event.is_set():
+                self._set_status("Download cancelled — it resumes where it stopped next time")
+                return
+            show_error(self, exc, title="Download failed")
+
+        run_task(op, finished, failed, parent=self)
+
+    def _remove_download(self, key: str) -> None:
+        line = self._downloads.pop(key, None)
+        if line is not None:
+            line.setParent(None)
+            line.deleteLater()
 
     def shutdown(self) -> None:
         """App closing: cancel downloads (they resume next time)."""
-        self.downloads.cancel_all()
+        for line in self._downloads.values():
+            line.cancel_event.set()
         self.safety.shutdown()
 
     def _on_gpu_changed(self) -> None:
@@ -440,12 +403,6 @@ class ModelManager(QDialog):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self.drop_zone.dropEvent(event)
-
-
-def choose_gguf(parent: QWidget, title: str) -> str:
-    """The file dialog for a GGUF to import ("" when cancelled)."""
-    path, _filter = QFileDialog.getOpenFileName(parent, title, str(Path.home()), "GGUF models (*.gguf);;All files (*)")
-    return path
 
 
 def header_tips(table: QTableWidget, tips: list[str]) -> None:

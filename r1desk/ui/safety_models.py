@@ -17,15 +17,15 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox,
+from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSpinBox,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from r1desk.core.guard.harm import install
 from r1desk.core.roles import ADMIN, RELOCK_AFTER_S, IdleLock, RoleStore
 from r1desk.ui.lock_dialog import LockPanel
 from r1desk.ui.messages import set_chip
-from r1desk.ui.model_manager import (FIT_CHIP, FIT_TEXT, Downloads, _centered, choose_gguf, fix_button_column,
-                                     header_tips, human_size, make_table)
+from r1desk.ui.model_manager import (FIT_CHIP, FIT_TEXT, DownloadRow, _centered, _ProgressRelay, human_size,
+                                     fix_button_column, header_tips, make_table)
 from r1desk.ui.roles_gate import admin_events, apply_settings
 from r1desk.ui.tasks import present_dialog, run_task, show_error
 
@@ -99,9 +99,7 @@ class SafetyModelsPanel(QWidget):
         self.idle = IdleLock(RELOCK_AFTER_S)
         self.idle.lock()
         self.unlock_dialog: AdminUnlockDialog | None = None
-        self.downloads = Downloads(self)
-        self.downloads.status.connect(self._show_state)
-        self._downloads = self.downloads.rows
+        self._downloads: dict[str, DownloadRow] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
         self.status = QLabel(self)
@@ -117,7 +115,8 @@ class SafetyModelsPanel(QWidget):
         layout.addWidget(installed_title)
         self.installed_table = make_table(self, ["Model", "Type", "Size", "File", "", ""])
         layout.addWidget(self.installed_table, 2)
-        layout.addWidget(self.downloads)
+        self.downloads_box = QVBoxLayout()
+        layout.addLayout(self.downloads_box)
         row = QHBoxLayout()
         row.addWidget(QLabel("Threads:", self))
         self.threads = QSpinBox(self)
@@ -242,7 +241,8 @@ class SafetyModelsPanel(QWidget):
 
     # -- files --------------------------------------------------------------------------------------
     def choose_file(self) -> None:
-        path = choose_gguf(self, "Import a guard model")
+        path, _filter = QFileDialog.getOpenFileName(self, "Import a guard model", str(Path.home()),
+                                                    "GGUF models (*.gguf);;All files (*)")
         if path:
             self.import_file(path)
 
@@ -260,13 +260,39 @@ class SafetyModelsPanel(QWidget):
         show_error(self, exc, title="Not a supported guard model")
 
     def download(self, row: OfferRow) -> None:
+        key = row.offer.id
+        if key in self._downloads:
+            return
+        line = DownloadRow(row.offer.entry.label, self)
+        self._downloads[key] = line
+        self.downloads_box.addWidget(line)
+        relay = _ProgressRelay(line)
+        relay.progress.connect(line.update_progress)
+
+        def op() -> install.InstalledGuard:
+            return install.download(row.offer, progress=relay.progress.emit, cancel=line.cancel_event)
+
         def finished(guard: install.InstalledGuard) -> None:
+            self._remove_download(key)
             self._show_state(f"Downloaded {guard.path.name} — press Use to make it the harm filter")
             self.refresh()
 
-        self.downloads.start(row.offer.id, row.offer.entry.label,
-                             lambda progress, cancel: install.download(row.offer, progress=progress, cancel=cancel),
-                             finished, after=self.refresh)
+        def failed(exc: BaseException) -> None:
+            self._remove_download(key)
+            if line.cancel_event.is_set():
+                self._show_state("Download cancelled — it resumes where it stopped next time")
+                self.refresh()
+                return
+            show_error(self, exc, title="Download failed")
+            self.refresh()
+
+        run_task(op, finished, failed, parent=self)
+
+    def _remove_download(self, key: str) -> None:
+        line = self._downloads.pop(key, None)
+        if line is not None:
+            line.setParent(None)
+            line.deleteLater()
 
     def remove(self, path: str) -> None:
         if not confirm(self, "Remove guard model", f"Delete {Path(path).name} from this computer?"):
@@ -281,7 +307,8 @@ class SafetyModelsPanel(QWidget):
 
     def shutdown(self) -> None:
         """The manager is closing: cancel downloads (they resume next time)."""
-        self.downloads.cancel_all()
+        for line in self._downloads.values():
+            line.cancel_event.set()
 
     # -- admin settings -----------------------------------------------------------------------------
     def use(self, path: str) -> None:

@@ -12,7 +12,6 @@ import re
 import shutil
 import threading
 from collections import namedtuple
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,12 @@ NAME = "DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf"
 COMMIT = "c0ffee" * 6 + "abcd"
 
 
-def make_gguf(path: Path, rows: int = 256, name: str = "download test model") -> Path:
+def make_gguf(path: Path, rows: int = 256) -> Path:
     """A small but real GGUF (llama architecture, one f32 tensor of rows×256)."""
     import gguf
 
     writer = gguf.GGUFWriter(path, "llama")
-    writer.add_name(name)
+    writer.add_name("download test model")
     writer.add_block_count(1)
     writer.add_context_length(256)
     writer.add_tensor("token_embd.weight", np.arange(rows * 256, dtype=np.float32).reshape(rows, 256))
@@ -152,14 +151,14 @@ def payload(tmp_path_factory) -> bytes:
     return make_gguf(tmp_path_factory.mktemp("src") / "m.gguf").read_bytes()
 
 
-def serve_hub(files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """A FakeHub serving ``files``, the Hub client pointed at it and allowed online (small chunks); for a fixture."""
+@pytest.fixture
+def hub(payload, monkeypatch):
     import huggingface_hub.constants as hf_constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hf_constants, "DOWNLOAD_CHUNK_SIZE", 16 * 1024)
-    server = FakeHub(files)
+    server = FakeHub({NAME: payload})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
@@ -167,11 +166,6 @@ def serve_hub(files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Itera
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-@pytest.fixture
-def hub(payload, monkeypatch):
-    yield from serve_hub({NAME: payload}, monkeypatch)
 
 
 Run = namedtuple("Run", "path reports")
